@@ -1,0 +1,1 @@
+"""The command line: argument parsing and wiring only (the composition root)."""

@@ -1,0 +1,247 @@
+"""`nhiguard` command-line entry point.
+
+Heavy modules are imported inside commands so `nhiguard --help` and small scans
+start fast. Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or
+input error (including parts of the input that could not be read).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from nhiguard import __version__
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+FORMATS = ["table", "json", "jsonl", "sarif", "csv"]
+
+
+def _fail(message: str) -> None:
+    click.echo(f"nhiguard: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _settings(ctx: click.Context, **flags: Any):
+    from nhiguard.settings import ConfigError, build_settings
+
+    try:
+        return build_settings(flags, config_file=ctx.obj.get("config"))
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _load_rules(settings):
+    from pathlib import Path
+
+    from nhiguard.rules.loader import RuleError, load_rules
+
+    try:
+        return load_rules(
+            [Path(p) for p in settings.rules],
+            disabled=settings.disable_rules,
+            include_builtin=not settings.only_custom_rules,
+        )
+    except RuleError as exc:
+        _fail(str(exc))
+
+
+def _open_store(settings):
+    from nhiguard.store import Store
+
+    try:
+        return Store.open(settings.store)
+    except Exception as exc:  # noqa: BLE001 - any backend error is an input error here
+        _fail(f"cannot open store {settings.store}: {type(exc).__name__}: {exc}")
+
+
+def _write_report(results, fmt: str, output: str | None) -> None:
+    from nhiguard.report import get_reporter
+
+    reporter = get_reporter(fmt)
+    if output and output != "-":
+        try:
+            with open(output, "w", encoding="utf-8", newline="") as fh:
+                reporter.write(results, fh)
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror}")
+    else:
+        reporter.write(results, sys.stdout)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="nhiguard")
+@click.option("--config", type=click.Path(dir_okay=False), help="Configuration file (default: ./nhiguard.toml or [tool.nhiguard] in ./pyproject.toml).")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """nhiguard: find and manage the secrets of non-human identities."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Report format [default: table].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Write the report to FILE instead of stdout.")
+@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), help="Lowest severity that makes the exit code 1 [default: info, i.e. any finding].")
+@click.option("--full/--incremental", default=None, help="Rescan blobs the store has already scanned with this ruleset.")
+@click.option("--all-objects", is_flag=True, default=None, help="git: also scan unreachable objects (deleted branches, amended commits).")
+@click.option("--since", metavar="REF", help="git: scan only blobs introduced in commits after REF.")
+@click.option("--staged", is_flag=True, default=None, help="git: scan only the staged changes (pre-commit).")
+@click.option("--no-history", is_flag=True, default=None, help="Scan git work trees as plain directories.")
+@click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Directories: skip files matched by .gitignore.")
+@click.option("--max-file-size", metavar="SIZE", help="Skip files larger than SIZE [default: 50MB].")
+@click.option("--scan-binary", is_flag=True, default=None, help="Also scan files that look binary.")
+@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable).")
+@click.option("--disable-rule", "disable_rules", multiple=True, help="Rule id to turn off (repeatable).")
+@click.option("--only-custom-rules", is_flag=True, default=None, help="Use only the rule files given with --rules.")
+@click.option("--show-secrets", is_flag=True, default=None, help="Put raw secret values in the report (never in the store).")
+@click.option("-j", "--jobs", type=int, help="Worker processes [default: all cores].")
+@click.option("--engine", type=click.Choice(["auto", "hyperscan", "python"]), help="Matching engine [default: auto].")
+@click.option("--progress", type=click.Choice(["auto", "on", "off"]), help="Progress bar on stderr [default: auto].")
+@click.pass_context
+def scan(ctx: click.Context, targets: tuple[str, ...], fmt: str | None, output: str | None, **flags: Any) -> None:
+    """Scan directories, files, git repositories or stdin (-) for secrets.
+
+    \b
+    Examples:
+      nhiguard scan .                       # work tree + full git history
+      nhiguard scan repo.git --all-objects  # bare repository, unreachable objects too
+      nhiguard scan . --since origin/main -f sarif -o results.sarif
+      cat build.log | nhiguard scan -
+    """
+    settings = _settings(ctx, **flags)
+    rules = _load_rules(settings)
+    from nhiguard.cli.progress import progress_reporter
+    from nhiguard.engine.pipeline import InputError, run_scan
+    from nhiguard.model import Severity
+    from nhiguard.report.results import ScanResults
+
+    store = _open_store(settings)
+    try:
+        with progress_reporter(settings.progress) as progress:
+            outcome = run_scan(list(targets), settings, rules, store, progress=progress)
+    except InputError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    results = ScanResults(
+        tool_version=__version__,
+        stats=outcome.stats,
+        findings=outcome.findings,
+        rules={r.id: r for r in rules},
+        show_secrets=settings.show_secrets,
+    )
+    _write_report(results, fmt or "table", output)
+    threshold = Severity.parse(settings.fail_on)
+    failing = [f for f in outcome.findings if f.severity >= threshold and f.status == "open"]
+    if outcome.stats.errors:
+        click.echo(
+            f"nhiguard: {len(outcome.stats.errors)} part(s) of the input could not be read; "
+            "see the report's errors",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_FINDINGS if failing else EXIT_CLEAN)
+
+
+@cli.group()
+def rules() -> None:
+    """List and lint detection rules."""
+
+
+@rules.command("list")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--rules", "rules_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable).")
+@click.pass_context
+def rules_list(ctx: click.Context, fmt: str, rules_files: tuple[str, ...]) -> None:
+    """List the rules in effect (built-in plus configured)."""
+    settings = _settings(ctx, rules=rules_files)
+    loaded = sorted(_load_rules(settings), key=lambda r: r.id)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps([
+            {"id": r.id, "name": r.name, "kind": r.kind, "provider": r.provider,
+             "severity": str(r.severity), "keywords": list(r.keywords), "references": list(r.references)}
+            for r in loaded], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(loaded)} rules", title_justify="left")
+    for col in ("id", "name", "kind", "severity"):
+        table.add_column(col)
+    for r in loaded:
+        table.add_row(r.id, r.name, r.kind, str(r.severity))
+    Console(file=sys.stdout, force_terminal=sys.stdout.isatty()).print(table)
+
+
+@rules.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--engine", type=click.Choice(["auto", "hyperscan", "python"]), default="auto")
+def rules_check(files: tuple[str, ...], engine: str) -> None:
+    """Lint rule files: every example must match its rule, no negative example may.
+
+    Without FILES, checks the built-in rules.
+    """
+    from pathlib import Path
+
+    from nhiguard.rules.linter import check_rules
+    from nhiguard.rules.loader import RuleError, load_rule_file, load_rules
+
+    try:
+        if files:
+            selected = [r for f in files for r in load_rule_file(Path(f))]
+            # check in the company of the built-ins, as they will run
+            everything = {r.id: r for r in load_rules()} | {r.id: r for r in selected}
+            pool = list(everything.values())
+        else:
+            selected = pool = load_rules()
+    except RuleError as exc:
+        _fail(str(exc))
+    engines = {"auto": None, "hyperscan": True, "python": False}[engine]
+    problems = check_rules(pool, use_hyperscan=engines)
+    ids = {r.id for r in selected}
+    problems = [p for p in problems if p.rule_id in ids]
+    for p in problems:
+        click.echo(f"{p.where}: {p.rule_id}: {p.message}")
+    click.echo(f"{len(selected)} rule(s) checked, {len(problems)} problem(s)", err=True)
+    sys.exit(EXIT_FINDINGS if problems else EXIT_CLEAN)
+
+
+@cli.command()
+@click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
+@click.option("--scan", "scan_id", type=int, help="Scan id [default: the latest].")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True))
+@click.pass_context
+def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str, output: str | None) -> None:
+    """Print the report of a past scan from the store (no rescanning)."""
+    settings = _settings(ctx, store=store)
+    rules = _load_rules(settings)
+    from nhiguard.engine.pipeline import effective_ruleset_hash
+    from nhiguard.report.results import ScanResults
+
+    st = _open_store(settings)
+    try:
+        sid = scan_id or st.latest_scan_id()
+        if sid is None:
+            _fail("the store holds no scan yet; run `nhiguard scan` first")
+        stats = st.scan_stats(sid)
+        if stats is None:
+            _fail(f"no scan with id {sid}")
+        findings = st.findings_for_scan(sid, st.scan_ruleset(sid) or effective_ruleset_hash(rules, settings), {r.id: r for r in rules})
+    finally:
+        st.close()
+    _write_report(ScanResults(__version__, stats, findings, {r.id: r for r in rules}, False), fmt, output)
+
+
+def main() -> None:
+    cli(prog_name="nhiguard")
+
+
+if __name__ == "__main__":
+    main()

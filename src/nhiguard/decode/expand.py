@@ -1,0 +1,251 @@
+"""Expand a blob into derived blobs (see package docstring)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bz2
+import gzip
+import io
+import json
+import lzma
+import re
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    data: bytes
+    route: str  # how it was reached from the outer blob, e.g. "zip:a.zip!b.txt" or "base64"
+    # (offset in derived data, offset in outer blob) where each decoded piece starts; empty for
+    # archive members, whose positions stay in the member's own coordinates
+    pieces: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def is_member(self) -> bool:
+        return not self.pieces
+
+    def outer_offset(self, offset: int) -> int:
+        """Best outer position of a derived offset: the start of the piece holding it."""
+        best = self.pieces[0][1]
+        for dstart, ostart in self.pieces:
+            if dstart > offset:
+                break
+            best = ostart
+        return best
+
+
+@dataclass
+class DecodeBudget:
+    max_depth: int = 3
+    max_total_bytes: int = 256 * 1024 * 1024  # decompressed bytes across one outer blob
+    max_members: int = 10_000
+    max_ratio: int = 200  # a member expanding more than this is treated as a bomb
+    used_bytes: int = 0
+    used_members: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def take(self, n: int) -> bool:
+        if self.used_bytes + n > self.max_total_bytes:
+            self.problems.append(f"decompression budget of {self.max_total_bytes} bytes exceeded")
+            return False
+        self.used_bytes += n
+        return True
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+GZIP_MAGIC = b"\x1f\x8b"
+BZ2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+
+
+def is_archive(data: bytes) -> bool:
+    return (
+        data.startswith((ZIP_MAGIC, GZIP_MAGIC, XZ_MAGIC, b"PK\x05\x06"))
+        or (data.startswith(BZ2_MAGIC) and len(data) > 10 and data[3:4].isdigit())
+        or _is_tar(data)
+    )
+
+
+def _is_tar(data: bytes) -> bool:
+    return len(data) >= 512 and data[257:262] == b"ustar"
+
+
+def _safe_member(name: str) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    return not (name.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", name))
+
+
+def expand(data: bytes, budget: DecodeBudget, depth: int = 0, route: str = "") -> Iterator[Derived]:
+    """Derived blobs of `data` (not recursive: the caller rescans and expands each)."""
+    if depth >= budget.max_depth:
+        return
+    if data.startswith((ZIP_MAGIC, b"PK\x05\x06")):
+        yield from _zip(data, budget, route)
+    elif data.startswith(GZIP_MAGIC):
+        yield from _stream(data, budget, route, "gzip", gzip.decompress)
+    elif data.startswith(BZ2_MAGIC) and len(data) > 10 and data[3:4].isdigit():
+        yield from _stream(data, budget, route, "bzip2", bz2.decompress)
+    elif data.startswith(XZ_MAGIC):
+        yield from _stream(data, budget, route, "xz", lzma.decompress)
+    elif _is_tar(data):
+        yield from _tar(data, budget, route)
+    else:
+        yield from _json_strings(data, budget, route)
+        yield from _base64_runs(data, budget, route)
+
+
+def _join(route: str, step: str) -> str:
+    return f"{route}!{step}" if route else step
+
+
+def _zip(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        budget.problems.append(f"{_join(route, 'zip')}: corrupt zip archive: {exc}")
+        return
+    for info in infos:
+        if info.is_dir():
+            continue
+        name = info.filename
+        where = _join(route, f"zip:{name}")
+        if not _safe_member(name):
+            budget.problems.append(f"{where}: unsafe member name (path traversal) refused")
+            continue
+        budget.used_members += 1
+        if budget.used_members > budget.max_members:
+            budget.problems.append(f"{where}: more than {budget.max_members} archive members; rest skipped")
+            return
+        if info.compress_size and info.file_size / max(info.compress_size, 1) > budget.max_ratio:
+            budget.problems.append(f"{where}: compression ratio too high (zip bomb?) refused")
+            continue
+        if not budget.take(info.file_size):
+            return
+        try:
+            with zf.open(info) as fh:
+                member = fh.read(info.file_size + 1)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
+            budget.problems.append(f"{where}: unreadable member: {exc}")
+            continue
+        yield Derived(member, where)
+
+
+def _stream(data: bytes, budget: DecodeBudget, route: str, kind: str, fn) -> Iterator[Derived]:
+    where = _join(route, kind)
+    limit = min(budget.max_total_bytes - budget.used_bytes, len(data) * budget.max_ratio)
+    try:
+        out = _bounded_decompress(data, kind, limit)
+    except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+        budget.problems.append(f"{where}: corrupt {kind} stream: {exc}")
+        return
+    if out is None:
+        budget.problems.append(f"{where}: decompressed size over budget (bomb?) refused")
+        return
+    if budget.take(len(out)):
+        yield Derived(out, where)
+
+
+def _bounded_decompress(data: bytes, kind: str, limit: int) -> bytes | None:
+    import zlib
+
+    if kind == "gzip":
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = d.decompress(data, limit + 1)
+    elif kind == "bzip2":
+        d = bz2.BZ2Decompressor()
+        out = d.decompress(data, max_length=limit + 1)
+    else:
+        d = lzma.LZMADecompressor()
+        out = d.decompress(data, max_length=limit + 1)
+    if len(out) > limit:
+        return None
+    return out
+
+
+def _tar(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
+    try:
+        tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+        members = tf.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        budget.problems.append(f"{_join(route, 'tar')}: corrupt tar archive: {exc}")
+        return
+    for m in members:
+        if not m.isfile():
+            continue
+        where = _join(route, f"tar:{m.name}")
+        if not _safe_member(m.name):
+            budget.problems.append(f"{where}: unsafe member name (path traversal) refused")
+            continue
+        budget.used_members += 1
+        if budget.used_members > budget.max_members or not budget.take(m.size):
+            return
+        try:
+            fh = tf.extractfile(m)
+            member = fh.read() if fh else b""
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            budget.problems.append(f"{where}: unreadable member: {exc}")
+            continue
+        yield Derived(member, where)
+
+
+# JSON string literals containing escapes: notebooks, JSON logs, escaped config blobs.
+_JSON_STRING = re.compile(rb'"((?:[^"\\\n]|\\.){16,})"')
+
+
+def _json_strings(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
+    """Unescape JSON string literals that contain escapes, so `\\"key\\": \\"v\\"` reads as code."""
+    if b'\\"' not in data and b"\\n" not in data:
+        return
+    pieces: list[bytes] = []
+    offsets: list[tuple[int, int]] = []
+    size = 0
+    for m in _JSON_STRING.finditer(data):
+        body = m.group(1)
+        if b"\\" not in body:
+            continue
+        try:
+            text = json.loads(b'"' + body + b'"')
+        except (ValueError, UnicodeDecodeError):
+            continue
+        piece = text.encode("utf-8", "surrogatepass")
+        offsets.append((size, m.start() + 1))
+        pieces.append(piece)
+        size += len(piece) + 1
+    if pieces:
+        out = b"\n".join(pieces)
+        if budget.take(len(out)):
+            yield Derived(out, _join(route, "json-string"), tuple(offsets))
+
+
+_B64_RUN = re.compile(rb"(?<![A-Za-z0-9+/=_-])([A-Za-z0-9+/]{24,}={0,2}|[A-Za-z0-9_-]{24,}={0,2})(?![A-Za-z0-9+/=_-])")
+
+
+def _printable(b: bytes) -> bool:
+    if not b:
+        return False
+    try:
+        text = b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    good = sum(1 for c in text if c.isprintable() or c in "\r\n\t")
+    return good / len(text) > 0.95
+
+
+def _base64_runs(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
+    """Base64 (standard or URL-safe) runs that decode to text: docker auths, K8s Secret data."""
+    for m in _B64_RUN.finditer(data):
+        run = m.group(1)
+        if len(run) % 4 == 1 or run.isalpha() or run.isdigit():
+            continue
+        try:
+            raw = base64.b64decode(run + b"=" * (-len(run) % 4), altchars=b"-_" if b"-" in run or b"_" in run else None, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if len(raw) < 12 or not _printable(raw) or not budget.take(len(raw)):
+            continue
+        yield Derived(raw, _join(route, "base64"), ((0, m.start()),))

@@ -1,0 +1,1 @@
+"""The matching engine: prefilter (Hyperscan or keywords), regex confirm, filters, pipeline."""

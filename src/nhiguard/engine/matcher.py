@@ -1,0 +1,341 @@
+"""Two-stage matching of one blob against a ruleset.
+
+Stage 1 finds candidate rules cheaply: one Hyperscan database of every rule's
+pattern in prefilter mode (a superset of the true matches, one report per rule
+per chunk), or, without Hyperscan, the rule's keywords in the lower-cased blob.
+Stage 2 confirms with the rule's own Python regex near the candidate, extracts
+the secret and runs the filters. A match counts only when its text contains one
+of the rule's keywords, in both modes, so both give the same findings.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nhiguard.engine import filters as F
+from nhiguard.engine.redact import DEFAULT_KEY, fingerprint, preview
+from nhiguard.model import Match, Rule
+
+ALLOW_MARKER = b"nhiguard:allow"
+CHUNK = 16 * 1024 * 1024  # blobs larger than this are scanned in overlapping chunks
+OVERLAP = 64 * 1024
+
+
+def hyperscan_available() -> bool:
+    try:
+        import hyperscan  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    rule: Rule
+    regex: re.Pattern[bytes]
+    group: int | str  # which group holds the secret
+    keywords: tuple[bytes, ...]
+    filters: tuple[F.Filter, ...]
+
+
+def _secret_group(regex: re.Pattern[bytes]) -> int | str:
+    if "secret" in regex.groupindex:
+        return "secret"
+    return 1 if regex.groups >= 1 else 0
+
+
+def compile_rule(rule: Rule) -> _Compiled:
+    flags = re.IGNORECASE if rule.ignore_case else 0
+    regex = re.compile(rule.pattern.encode(), flags)
+    missing = F.unknown_filters(rule.filters)
+    if missing:
+        raise ValueError(f"rule {rule.id}: unknown filter(s) {', '.join(missing)}")
+    return _Compiled(
+        rule=rule,
+        regex=regex,
+        group=_secret_group(regex),
+        keywords=tuple(k.encode() for k in rule.keywords),
+        filters=tuple(F.FILTERS[n] for n in rule.filters),
+    )
+
+
+_QUANT = re.compile(r"\{(\d+)(,(\d*))?\}")
+PREFILTER_REPEAT = 24  # bounded repeats above this become unbounded in the prefilter
+
+
+def prefilter_expression(pattern: str) -> str:
+    """A superset of `pattern` that Hyperscan compiles quickly.
+
+    Large bounded repeats (`{0,600}`, `{16,4096}`) dominate Hyperscan's compile time and
+    database size. Stage 1 only needs a superset of the true matches (stage 2 confirms
+    with the exact regex), so `{m,n}` with large bounds becomes `{min(m,K),}`.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < n and pattern[i] == "]":  # a literal ] first in a class
+                out.append("]")
+                i += 1
+            continue
+        if c == "{":
+            m = _QUANT.match(pattern, i)
+            if m:
+                lo = int(m.group(1))
+                hi = lo if m.group(2) is None else (int(m.group(3)) if m.group(3) else None)
+                if hi is None or hi > PREFILTER_REPEAT or lo > PREFILTER_REPEAT:
+                    out.append("{%d,}" % min(lo, PREFILTER_REPEAT))
+                else:
+                    out.append(m.group(0))
+                i = m.end()
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def build_hyperscan_db(rules: Sequence[Rule]) -> tuple[bytes | None, tuple[int, ...]]:
+    """Serialized Hyperscan database of all rules, plus indexes of rules it could not take.
+
+    Rules Hyperscan rejects even in prefilter mode are confirmed by keyword instead.
+    """
+    import hyperscan
+
+    exprs, ids, flags, rejected = [], [], [], []
+    for i, rule in enumerate(rules):
+        f = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_SINGLEMATCH
+        if rule.ignore_case:
+            f |= hyperscan.HS_FLAG_CASELESS
+        exprs.append(prefilter_expression(rule.pattern).encode())
+        ids.append(i)
+        flags.append(f)
+    db = hyperscan.Database()
+    try:
+        db.compile(expressions=exprs, ids=ids, flags=flags)
+    except hyperscan.error:
+        # find the rules Hyperscan cannot take and confirm those by keyword instead
+        keep = []
+        for j, (e, f) in enumerate(zip(exprs, flags, strict=True)):
+            try:
+                hyperscan.Database().compile(expressions=[e], ids=[ids[j]], flags=[f])
+                keep.append(j)
+            except hyperscan.error:
+                rejected.append(ids[j])
+        exprs = [exprs[j] for j in keep]
+        flags = [flags[j] for j in keep]
+        ids = [ids[j] for j in keep]
+        if not exprs:
+            return None, tuple(rejected)
+        db = hyperscan.Database()
+        db.compile(expressions=exprs, ids=ids, flags=flags)
+    return hyperscan.dumpb(db), tuple(rejected)
+
+
+class Matcher:
+    """Finds confirmed matches of a ruleset in blobs. Picklable by its constructor args."""
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        fingerprint_key: bytes = DEFAULT_KEY,
+        show_secrets: bool = False,
+        use_hyperscan: bool | None = None,
+        hs_db: tuple[bytes | None, tuple[int, ...]] | None = None,
+    ) -> None:
+        self.rules = list(rules)
+        self.compiled = [compile_rule(r) for r in self.rules]
+        self.key = fingerprint_key
+        self.show_secrets = show_secrets
+        self._by_id = {c.rule.id: c for c in self.compiled}
+        if use_hyperscan is None:
+            use_hyperscan = hyperscan_available()
+        self.use_hyperscan = use_hyperscan
+        self._db = None
+        self._always: tuple[int, ...] = ()
+        if use_hyperscan:
+            import hyperscan
+
+            blob, rejected = hs_db if hs_db is not None else build_hyperscan_db(self.rules)
+            self._db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK) if blob is not None else None
+            if self._db is not None:
+                self._db.scratch = hyperscan.Scratch(self._db)
+            self._always = rejected
+
+    @property
+    def engine_name(self) -> str:
+        return "hyperscan" if self.use_hyperscan else "python"
+
+    # -- stage 1 ---------------------------------------------------------------------------
+    def _candidates(self, data: bytes) -> dict[int, int]:
+        """Rule index -> a position before which no true match of that rule can start."""
+        out: dict[int, int] = {}
+        if self.use_hyperscan:
+            hits: dict[int, int] = {}
+
+            def on_match(idx: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+                hits.setdefault(idx, to)
+
+            if self._db is not None:
+                self._db.scan(data, match_event_handler=on_match)
+            for idx, end in hits.items():
+                out[idx] = max(0, end - self.compiled[idx].rule.max_length - 1)
+            lowered = None
+            for idx in self._always:
+                if lowered is None:
+                    lowered = data.lower()
+                if self._keyword_in(self.compiled[idx], lowered):
+                    out[idx] = 0
+            return out
+        lowered = data.lower()
+        for idx, c in enumerate(self.compiled):
+            if self._keyword_in(c, lowered):
+                out[idx] = 0
+        return out
+
+    @staticmethod
+    def _keyword_in(c: _Compiled, lowered: bytes) -> bool:
+        return not c.keywords or any(k in lowered for k in c.keywords)
+
+    # -- stage 2 ---------------------------------------------------------------------------
+    def scan(self, blob_id: str, data: bytes) -> list[Match]:
+        if len(data) <= CHUNK + OVERLAP:
+            return self._scan_chunk(blob_id, data, 0, _LineIndex(data))
+        lines = _LineIndex(data)
+        seen: set[tuple[str, int]] = set()
+        out: list[Match] = []
+        for base in range(0, len(data), CHUNK):
+            chunk = data[base : base + CHUNK + OVERLAP]
+            for m in self._scan_chunk(blob_id, chunk, base, lines):
+                if (m.rule_id, m.start) not in seen:
+                    seen.add((m.rule_id, m.start))
+                    out.append(m)
+            if base + CHUNK + OVERLAP >= len(data):
+                break
+        return out
+
+    def _scan_chunk(self, blob_id: str, data: bytes, base: int, lines: _LineIndex) -> list[Match]:
+        raw: list[tuple[_Compiled, int, int, bytes]] = []
+        for idx, pos in sorted(self._candidates(data).items()):
+            c = self.compiled[idx]
+            for m in c.regex.finditer(data, pos):
+                secret = m.group(c.group)
+                if not secret:
+                    continue
+                if c.keywords and not any(k in m.group(0).lower() for k in c.keywords):
+                    continue
+                if self._dropped(c, secret):
+                    continue
+                s, e = m.span(c.group)
+                if self._allowed_inline(data, m.start(), m.end()):
+                    continue
+                raw.append((c, s, e, secret))
+        raw = _drop_generic_overlaps(raw)
+        return self._to_matches(blob_id, raw, base, lines)
+
+    def _dropped(self, c: _Compiled, secret: bytes) -> bool:
+        text = secret.decode("utf-8", "surrogateescape")
+        if c.rule.min_entropy and F.shannon_entropy(text) < c.rule.min_entropy:
+            return True
+        return any(f(text) for f in c.filters)
+
+    @staticmethod
+    def _allowed_inline(data: bytes, start: int, end: int) -> bool:
+        line_start = data.rfind(b"\n", 0, start) + 1
+        line_end = data.find(b"\n", end)
+        if line_end < 0:
+            line_end = len(data)
+        return data.find(ALLOW_MARKER, line_start, line_end) >= 0
+
+    def _to_matches(self, blob_id: str, raw, base: int, lines: _LineIndex) -> list[Match]:
+        fps: dict[str, list[str]] = {}
+        items = []
+        for c, s, e, secret in raw:
+            fp = fingerprint(secret, self.key)
+            fps.setdefault(c.rule.id, []).append(fp)
+            items.append((c, s, e, secret, fp))
+        out = []
+        for c, s, e, secret, fp in items:
+            pairs = tuple(p for other in c.rule.pairs_with for p in fps.get(other, ()))
+            text = secret.decode("utf-8", "replace")
+            line, col = lines.position(base + s)
+            out.append(
+                Match(
+                    rule_id=c.rule.id,
+                    blob_id=blob_id,
+                    fingerprint=fp,
+                    preview=preview(text),
+                    start=base + s,
+                    end=base + e,
+                    line=line,
+                    column=col,
+                    secret=text if self.show_secrets else None,
+                    pair_fingerprints=pairs,
+                )
+            )
+        return out
+
+
+# Rules that recognise a secret by where it sits (an assignment, a URI, a config file) rather
+# than by its own format. Where one of them and a provider rule find the same secret, the
+# provider rule names it better, so the contextual hit is dropped: one credential, one finding.
+CONTEXTUAL_PROVIDERS = frozenset({"generic", "config", "uri", "http", "kubernetes"})
+
+
+def is_contextual(rule: Rule) -> bool:
+    return rule.provider in CONTEXTUAL_PROVIDERS
+
+
+def _drop_generic_overlaps(raw):
+    """Drop contextual hits whose secret span overlaps a provider rule's secret span."""
+    specific = [(s, e) for c, s, e, _ in raw if not is_contextual(c.rule)]
+    if not specific:
+        return raw
+    return [
+        item
+        for item in raw
+        if not is_contextual(item[0].rule)
+        or not any(s < item[2] and item[1] < e for s, e in specific)
+    ]
+
+
+def line_column(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column of a byte offset."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+class _LineIndex:
+    """Offsets of newlines, built on first use, to turn byte offsets into line/column."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._nl: list[int] | None = None
+
+    def position(self, offset: int) -> tuple[int, int]:
+        if self._nl is None:
+            self._nl = [m.start() for m in re.finditer(rb"\n", self._data)]
+        i = bisect.bisect_left(self._nl, offset)
+        line_start = self._nl[i - 1] + 1 if i else 0
+        return i + 1, offset - line_start + 1

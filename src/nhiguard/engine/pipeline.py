@@ -1,0 +1,333 @@
+"""The scan pipeline: sources -> dedup by blob id -> workers -> the single store writer.
+
+The main process enumerates sources, skips blobs already scanned under the same
+ruleset (incremental scans), batches the rest into picklable tasks for a process
+pool, and is the only writer to the store. Raw secrets (only with --show-secrets)
+stay in memory and go to the report, never to the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+
+from nhiguard.engine.matcher import build_hyperscan_db, hyperscan_available
+from nhiguard.engine.worker import BlobResult, BlobTask, Worker, WorkerConfig, init_process, run_in_process
+from nhiguard.model import Finding, Rule, ScanError, ScanStats, StdinProvenance
+from nhiguard.rules.loader import ruleset_hash
+from nhiguard.settings import Settings
+from nhiguard.sources.base import BytesLoader, SourceItem
+from nhiguard.sources.filesystem import FilesystemSource
+
+ENGINE_VERSION = "1"  # bump when matching semantics change so stored results are not reused
+BATCH_ITEMS = 128
+BATCH_BYTES = 4 * 1024 * 1024
+INLINE_LIMIT_ITEMS = 64  # below this many blobs a pool costs more than it saves
+
+
+class InputError(Exception):
+    """A target cannot be scanned at all (usage or input error, exit code 2)."""
+
+
+@dataclass
+class ScanOutcome:
+    scan_id: int
+    stats: ScanStats
+    findings: list[Finding]
+    secrets: dict[str, str] = field(default_factory=dict)  # fingerprint -> raw value (opt-in)
+
+
+def effective_ruleset_hash(rules: list[Rule], settings: Settings) -> str:
+    key_id = hashlib.sha256(settings.fingerprint_key_bytes).hexdigest()[:8]
+    return f"{ruleset_hash(rules)}-{ENGINE_VERSION}-{key_id}"
+
+
+def choose_engine(settings: Settings) -> bool:
+    if settings.engine == "python":
+        return False
+    if settings.engine == "hyperscan":
+        if not hyperscan_available():
+            raise InputError("--engine hyperscan: the hyperscan package is not installed (pip install 'nhiguard[fast]')")
+        return True
+    return hyperscan_available()
+
+
+def hyperscan_db_cached(rules: list[Rule], rs_hash: str) -> tuple[bytes | None, tuple[int, ...]]:
+    """Compile the Hyperscan database once per ruleset and keep it in the user cache."""
+    cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nhiguard"
+    path = cache_dir / f"hs-{rs_hash}.db"
+    try:
+        import pickle
+
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except (OSError, EOFError, ValueError, ImportError, Exception):
+        pass
+    db = build_hyperscan_db(rules)
+    try:
+        import pickle
+
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(db, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return db
+
+
+@dataclass
+class _Target:
+    name: str  # as the user gave it
+    items: Iterable[SourceItem | ScanError]
+    git: object | None = None  # the GitSource, to record walked commits afterwards
+    carry_forward: bool = False
+
+
+def open_targets(targets: list[str], settings: Settings, store) -> list[_Target]:
+    from nhiguard.sources.git import GitSource, is_git_repository, repository_key
+
+    out = []
+    for t in targets:
+        if t == "-":
+            data = sys.stdin.buffer.read()
+            item = SourceItem(provenance=StdinProvenance(), loader=BytesLoader(data), size=len(data))
+            out.append(_Target(t, [item]))
+            continue
+        if not os.path.lexists(t):
+            raise InputError(f"{t}: no such file or directory")
+        if not settings.no_history and is_git_repository(t):
+            history_mode = not (settings.since or settings.staged)
+            try:
+                seen = (
+                    store.walked_commits(repository_key(t))
+                    if history_mode and not settings.full
+                    else frozenset()
+                )
+                src = GitSource(
+                    t,
+                    all_objects=settings.all_objects,
+                    since=settings.since or None,
+                    staged=settings.staged,
+                    seen_commits=seen,
+                    max_file_size=settings.max_file_size,
+                )
+            except ValueError as exc:
+                raise InputError(f"{t}: {exc}") from None
+            out.append(_Target(t, src.items(), git=src if history_mode else None, carry_forward=history_mode))
+            continue
+        if settings.staged or settings.since:
+            raise InputError(f"{t}: --staged and --since need a git repository")
+        src = FilesystemSource(
+            t, max_file_size=settings.max_file_size, respect_gitignore=settings.respect_gitignore
+        )
+        out.append(_Target(t, src.items()))
+    return out
+
+
+class _Run:
+    """State of one scan: pending provenances, stats, and the store writer."""
+
+    def __init__(self, store, settings: Settings, rules: list[Rule], rs_hash: str, scan_id: int) -> None:
+        self.store = store
+        self.settings = settings
+        self.rules = {r.id: r for r in rules}
+        self.rs_hash = rs_hash
+        self.scan_id = scan_id
+        self.stats = ScanStats()
+        self.secrets: dict[str, str] = {}
+        self.pending: dict[int, tuple[str, dict]] = {}  # token -> (target, location fields) for id-less blobs
+        self.by_blob: dict[str, list[tuple[str, dict]]] = {}  # blob id -> unscanned locations (known ids)
+        self.seen_ids: set[str] = set()
+        self.done_ids: set[str] = set()
+        self.token = 0
+
+    def add_error(self, err: ScanError) -> None:
+        (self.stats.skipped if err.kind == "skipped" else self.stats.errors).append(err)
+
+    def handle(self, res: BlobResult) -> None:
+        target, fields = self.pending.pop(res.token, (None, None))
+        if res.error or res.skipped:
+            where = fields["path"] if fields else (res.blob_id or "?")
+            locs = self.by_blob.pop(res.blob_id, []) if res.blob_id and fields is None else []
+            if fields is None and locs:
+                where = locs[0][1].get("path") or res.blob_id
+            if res.error:
+                self.stats.errors.append(ScanError(str(where), res.error))
+            else:
+                self.stats.skipped.append(ScanError(str(where), res.skipped or "", kind="skipped"))
+            return
+        bid = res.blob_id
+        assert bid is not None
+        if bid not in self.done_ids:
+            self.done_ids.add(bid)
+            self.stats.blobs_scanned += 1
+            self.stats.bytes_scanned += res.size
+            self.store.record_blob(self.scan_id, self.rs_hash, bid, res.size, res.matches, self.rules)
+            for m in res.matches:
+                if m.secret is not None:
+                    self.secrets[m.fingerprint] = m.secret
+        if fields is not None:
+            self.store.record_location(self.scan_id, target, bid, fields)
+        for t, f in self.by_blob.pop(bid, []):
+            self.store.record_location(self.scan_id, t, bid, f)
+
+
+def _batches(run: _Run, targets: list[_Target], full: bool) -> Iterator[list[BlobTask]]:
+    """Turn source items into task batches, skipping blobs seen before (this run or stored)."""
+    batch: list[BlobTask] = []
+    batch_bytes = 0
+    known: list[tuple[SourceItem, str]] = []
+
+    def flush_known() -> Iterator[BlobTask]:
+        ids = {item.blob_id for item, _ in known}
+        stored = set() if full else run.store.already_scanned(run.rs_hash, ids)
+        for item, target in known:
+            bid = item.blob_id
+            fields = item.provenance.as_location()
+            if bid in stored or bid in run.done_ids:
+                run.store.record_location(run.scan_id, target, bid, fields)
+                if bid in stored and bid not in run.seen_ids:
+                    run.seen_ids.add(bid)
+                    run.stats.blobs_reused += 1
+                continue
+            if bid in run.seen_ids:
+                run.by_blob.setdefault(bid, []).append((target, fields))
+                continue
+            run.seen_ids.add(bid)
+            run.by_blob.setdefault(bid, []).append((target, fields))
+            run.token += 1
+            yield BlobTask(run.token, item.loader, bid)
+        known.clear()
+
+    for tgt in targets:
+        for item in tgt.items:
+            if isinstance(item, ScanError):
+                run.add_error(item)
+                continue
+            if item.blob_id is not None:
+                known.append((item, tgt.name))
+                if len(known) >= 512:
+                    batch.extend(flush_known())
+                    if len(batch) >= BATCH_ITEMS:
+                        yield batch
+                        batch, batch_bytes = [], 0
+                continue
+            run.token += 1
+            run.pending[run.token] = (tgt.name, item.provenance.as_location())
+            batch.append(BlobTask(run.token, item.loader, None))
+            batch_bytes += item.size or 0
+            if len(batch) >= BATCH_ITEMS or batch_bytes >= BATCH_BYTES:
+                yield batch
+                batch, batch_bytes = [], 0
+        for task in flush_known():
+            batch.append(task)
+            if len(batch) >= BATCH_ITEMS:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _prefetch(batches: Iterator[list[BlobTask]], n: int) -> tuple[list[list[BlobTask]], bool]:
+    head = []
+    for b in batches:
+        head.append(b)
+        if sum(len(x) for x in head) > n:
+            return head, False
+    return head, True
+
+
+def run_scan(
+    targets: list[str],
+    settings: Settings,
+    rules: list[Rule],
+    store,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanOutcome:
+    use_hs = choose_engine(settings)
+    rs_hash = effective_ruleset_hash(rules, settings)
+    t0 = time.perf_counter()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    srcs = open_targets(targets, settings, store)
+    scan_id = store.begin_scan(targets, rs_hash, "hyperscan" if use_hs else "python")
+    run = _Run(store, settings, rules, rs_hash, scan_id)
+    run.stats.targets = list(targets)
+    run.stats.started_at = started
+    run.stats.engine = "hyperscan" if use_hs else "python"
+    cfg = WorkerConfig(
+        rules=tuple(rules),
+        fingerprint_key=settings.fingerprint_key_bytes,
+        show_secrets=settings.show_secrets,
+        use_hyperscan=use_hs,
+        hs_db=hyperscan_db_cached(rules, rs_hash) if use_hs else None,
+        scan_binary=settings.scan_binary,
+    )
+    full = settings.full or settings.show_secrets  # raw values exist only when re-read
+    batches = _batches(run, srcs, full)
+    head, exhausted = _prefetch(batches, INLINE_LIMIT_ITEMS)
+    jobs = settings.jobs or os.cpu_count() or 1
+    done = 0
+    if exhausted or jobs == 1:
+        worker = Worker(cfg)
+        for batch in _chain(head, batches):
+            for res in worker.run(batch):
+                run.handle(res)
+                done += 1
+            if progress:
+                progress(done, run.stats.bytes_scanned)
+    else:
+        done = _run_pool(run, cfg, jobs, _chain(head, batches), progress)
+    for tgt in srcs:
+        if tgt.git is not None:
+            store.record_walked_commits(tgt.git.repo_key, tgt.git.walked_commits)
+        if tgt.carry_forward and not full:
+            store.carry_forward_git_locations(scan_id, tgt.name)
+    run.stats.blobs_seen = len(run.seen_ids | run.done_ids)
+    run.stats.duration_s = round(time.perf_counter() - t0, 3)
+    run.stats.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    store.finish_scan(scan_id, run.stats)
+    findings = store.findings_for_scan(scan_id, rs_hash, run.rules)
+    for f in findings:
+        f.secret = run.secrets.get(f.fingerprint)
+    return ScanOutcome(scan_id, run.stats, findings, run.secrets)
+
+
+def _chain(head: list, rest: Iterator) -> Iterator:
+    yield from head
+    yield from rest
+
+
+def _run_pool(run: _Run, cfg: WorkerConfig, jobs: int, batches: Iterator[list[BlobTask]], progress) -> int:
+    ctx = get_context("fork") if sys.platform.startswith("linux") else get_context("spawn")
+    done = 0
+    in_flight: set[Future] = set()
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_process, initargs=(cfg,)) as pool:
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < jobs * 3:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    exhausted = True
+                    break
+                in_flight.add(pool.submit(run_in_process, batch))
+            if not in_flight:
+                break
+            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                for res in fut.result():
+                    run.handle(res)
+                    done += 1
+            if progress:
+                progress(done, run.stats.bytes_scanned)
+    return done

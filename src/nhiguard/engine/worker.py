@@ -1,0 +1,170 @@
+"""The work done in a worker process: load blobs, apply content policy, match.
+
+Tasks are plain picklable data (`BlobTask` lists) and the worker state is built
+from picklable arguments, so the same functions run inline, in a local process
+pool, or on a distributed scheduler later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dataclasses import replace
+
+from nhiguard.decode import DecodeBudget, expand
+from nhiguard.decode.expand import is_archive
+from nhiguard.engine.matcher import Matcher, is_contextual, line_column
+from nhiguard.model import Match, Rule, blob_id
+from nhiguard.sources.base import BlobLoader, LoadError, Skipped
+
+SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    rules: tuple[Rule, ...]
+    fingerprint_key: bytes
+    show_secrets: bool
+    use_hyperscan: bool
+    hs_db: tuple[bytes | None, tuple[int, ...]] | None
+    scan_binary: bool
+    decode_depth: int = 3
+    decode_budget: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BlobTask:
+    token: int  # lets the caller find the provenance(s) again
+    loader: BlobLoader
+    blob_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BlobResult:
+    token: int
+    blob_id: str | None
+    size: int
+    matches: tuple[Match, ...] = ()
+    error: str | None = None  # the blob could not be read
+    skipped: str | None = None  # left out by policy (binary, too large)
+    problems: tuple[str, ...] = ()  # parts inside the blob that could not be decoded
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes, or mostly non-text bytes, in the first few KB."""
+    head = data[:SNIFF_BYTES]
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    text = bytes(range(32, 127)) + b"\n\r\t\f\b\x1b"
+    nontext = len(head.translate(None, text))
+    # UTF-8 multibyte text has high bytes; only call it binary when control bytes dominate
+    control = len(head.translate(None, text + bytes(range(128, 256))))
+    return control / len(head) > 0.1 or (nontext / len(head) > 0.3 and not _is_utf8(head))
+
+
+def _is_utf8(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > len(head) - 4  # a character cut at the sniff boundary
+    return True
+
+
+class Worker:
+    def __init__(self, cfg: WorkerConfig) -> None:
+        self.cfg = cfg
+        self.matcher = Matcher(
+            cfg.rules,
+            fingerprint_key=cfg.fingerprint_key,
+            show_secrets=cfg.show_secrets,
+            use_hyperscan=cfg.use_hyperscan,
+            hs_db=cfg.hs_db,
+        )
+        self.contextual_ids = frozenset(r.id for r in cfg.rules if is_contextual(r))
+
+    def run(self, tasks: Sequence[BlobTask]) -> list[BlobResult]:
+        return [self.run_one(t) for t in tasks]
+
+    def run_one(self, task: BlobTask) -> BlobResult:
+        try:
+            data = task.loader.load()
+        except Skipped as exc:
+            return BlobResult(task.token, task.blob_id, 0, skipped=str(exc))
+        except LoadError as exc:
+            return BlobResult(task.token, task.blob_id, 0, error=str(exc))
+        bid = task.blob_id or blob_id(data)
+        if not self.cfg.scan_binary and not is_archive(data) and looks_binary(data):
+            return BlobResult(task.token, bid, len(data), skipped="binary content")
+        budget = DecodeBudget(max_depth=self.cfg.decode_depth, max_total_bytes=self.cfg.decode_budget)
+        try:
+            found = self._scan_tree(bid, data, budget, 0, "")
+        except Exception as exc:  # a bug in one rule must not lose the rest of the scan
+            return BlobResult(task.token, bid, len(data), error=f"engine error: {type(exc).__name__}")
+        matches = _dedupe([m for m, _ in found], self.contextual_ids)
+        return BlobResult(task.token, bid, len(data), tuple(matches), problems=tuple(budget.problems))
+
+    def _scan_tree(
+        self, bid: str, data: bytes, budget: DecodeBudget, depth: int, route: str
+    ) -> list[tuple[Match, bool]]:
+        """Matches in `data` and everything decoded from it.
+
+        Each match comes with `anchored`: True when its offsets are in `data`'s
+        coordinates (False for matches inside archive members, which keep the
+        member's own line and column).
+        """
+        out: list[tuple[Match, bool]] = []
+        archive = is_archive(data)
+        if not archive and (depth == 0 or self.cfg.scan_binary or not looks_binary(data)):
+            out.extend((m, True) for m in self.matcher.scan(bid, data))
+        for d in expand(data, budget, depth, route):
+            for m, anchored in self._scan_tree(bid, d.data, budget, depth + 1, d.route):
+                route_of = m.decoded or d.route
+                if d.is_member or not anchored:
+                    out.append((replace(m, decoded=route_of), False))
+                    continue
+                start = d.outer_offset(m.start)
+                line, col = line_column(data, start)
+                out.append((replace(m, decoded=route_of, start=start, end=start + (m.end - m.start),
+                                    line=line, column=col), True))
+        return out
+
+
+def _dedupe(matches: list[Match], contextual_ids: frozenset[str]) -> list[Match]:
+    """One hit per (rule, secret, place): a secret seen plainly and again decoded at the same
+    line is one; a generic rule's hit on a secret a provider rule already names is dropped."""
+    named = {m.fingerprint for m in matches if m.rule_id not in contextual_ids}
+    seen: set[tuple[str, str, int, str | None]] = set()
+    out = []
+    for m in sorted(matches, key=lambda m: m.decoded is not None):
+        if m.rule_id in contextual_ids and m.fingerprint in named:
+            continue
+        key = (m.rule_id, m.fingerprint, m.line, _container(m.decoded))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(m)
+    return out
+
+
+def _container(route: str | None) -> str | None:
+    """The archive part of a decode route (members are distinct places; encodings are not)."""
+    if not route:
+        return None
+    steps = [s for s in route.split("!") if ":" in s or s in ("gzip", "bzip2", "xz")]
+    return "!".join(steps) or None
+
+
+_WORKER: Worker | None = None
+
+
+def init_process(cfg: WorkerConfig) -> None:
+    global _WORKER
+    _WORKER = Worker(cfg)
+
+
+def run_in_process(tasks: Sequence[BlobTask]) -> list[BlobResult]:
+    assert _WORKER is not None, "init_process was not called"
+    return _WORKER.run(tasks)

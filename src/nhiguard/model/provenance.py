@@ -1,0 +1,64 @@
+"""Where a blob was seen: a tagged union, one dataclass per source kind.
+
+Every provenance has `source` (the tag used in reports) and `as_location()`,
+the JSON-ready fields of a report location except line/column (which come
+from the match inside the blob).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FileProvenance:
+    path: str
+    source: str = "file"
+
+    def as_location(self) -> dict[str, Any]:
+        return {"source": self.source, "path": self.path}
+
+
+@dataclass(frozen=True, slots=True)
+class StdinProvenance:
+    path: str = "-"
+    source: str = "stdin"
+
+    def as_location(self) -> dict[str, Any]:
+        return {"source": self.source, "path": self.path}
+
+
+@dataclass(frozen=True, slots=True)
+class GitProvenance:
+    """A blob seen in git history.
+
+    `commit` is the commit that introduced the blob at `path` (None for a
+    staged blob, or a blob found with --all-objects outside any commit; blobs
+    of unreachable commits keep their commit with `reachable=False`). `repo`
+    is the repository's path as given by the user.
+    """
+
+    repo: str
+    path: str | None
+    commit: str | None
+    author: str | None = None
+    author_email: str | None = None
+    date: str | None = None  # ISO 8601, UTC
+    summary: str | None = None
+    reachable: bool = True
+    source: str = "git"
+    # Added after `source` so positional construction of the fields above is unchanged.
+    # `staged`: the blob is in the index (staged, not committed yet); `commit` is None.
+    staged: bool = False
+    # `ref`: the ref that reaches the blob without a commit (a tag of a tree or a blob).
+    ref: str | None = None
+
+    def as_location(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        if not self.staged:
+            del out["staged"]
+        return out
+
+
+Provenance = FileProvenance | StdinProvenance | GitProvenance

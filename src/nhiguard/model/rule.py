@@ -1,0 +1,27 @@
+"""A detection rule as loaded from a YAML rule file (see docs/rules.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nhiguard.model.severity import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str  # stable namespaced id, e.g. "nhiguard.aws.access-key-id"
+    name: str
+    pattern: str  # Python `re` syntax over bytes; secret = group "secret", else group 1, else all
+    kind: str  # the NHI kind it reveals, e.g. "aws_access_key"
+    provider: str
+    severity: Severity
+    keywords: tuple[str, ...] = ()  # lower-case; the match must contain one of them
+    references: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+    negative_examples: tuple[str, ...] = ()
+    min_entropy: float = 0.0  # Shannon bits/char of the secret below which a match is dropped
+    filters: tuple[str, ...] = ()  # names of extra filters from engine.filters
+    pairs_with: tuple[str, ...] = ()  # rule ids whose secret completes this identity
+    ignore_case: bool = False
+    max_length: int = 4096  # longest possible match in bytes; bounds the confirm window
+    source_file: str = field(default="", compare=False)

@@ -1,0 +1,1 @@
+"""Rules as data: the loader, the linter and the built-in rule files."""

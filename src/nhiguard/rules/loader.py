@@ -1,0 +1,164 @@
+"""Load and validate rule files (YAML, one provider per file) into `Rule` objects.
+
+A rule file looks like:
+
+    provider: aws
+    rules:
+      - id: nhiguard.aws.access-key-id
+        name: AWS access key ID
+        kind: aws_access_key
+        severity: high
+        pattern: '\\b(?P<secret>(?:AKIA|ASIA)[A-Z2-7]{16})\\b'
+        keywords: [akia, asia]
+        examples: [...]
+        negative_examples: [...]
+
+See docs/rules.md for every field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nhiguard.model import Rule, Severity
+
+REQUIRED = ("id", "name", "pattern", "kind", "severity")
+KNOWN = set(REQUIRED) | {
+    "keywords",
+    "references",
+    "examples",
+    "negative_examples",
+    "min_entropy",
+    "filters",
+    "pairs_with",
+    "ignore_case",
+    "max_length",
+    "provider",
+    "description",
+}
+ID_RE = re.compile(r"^[a-z0-9]+(\.[a-z0-9][a-z0-9_-]*)+$")
+
+
+class RuleError(ValueError):
+    """A rule file or rule is invalid; the message names the file and rule."""
+
+
+def builtin_rule_files() -> list[Path]:
+    root = resources.files("nhiguard.rules") / "builtin"
+    return sorted(Path(str(p)) for p in root.iterdir() if str(p).endswith(".yml"))
+
+
+def _as_tuple(value: Any, field: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RuleError(f"{where}: '{field}' must be a list of strings")
+    return tuple(value)
+
+
+def parse_rule(raw: dict[str, Any], provider: str, where: str) -> Rule:
+    if not isinstance(raw, dict):
+        raise RuleError(f"{where}: each rule must be a mapping")
+    missing = [k for k in REQUIRED if k not in raw]
+    rid = raw.get("id", "?")
+    if missing:
+        raise RuleError(f"{where}: rule {rid}: missing {', '.join(missing)}")
+    unknown = set(raw) - KNOWN
+    if unknown:
+        raise RuleError(f"{where}: rule {rid}: unknown field(s) {', '.join(sorted(unknown))}")
+    if not ID_RE.match(str(rid)):
+        raise RuleError(f"{where}: rule id {rid!r} must be dotted lower-case, e.g. acme.api-key")
+    try:
+        severity = Severity.parse(str(raw["severity"]))
+    except ValueError as exc:
+        raise RuleError(f"{where}: rule {rid}: {exc}") from None
+    pattern = str(raw["pattern"]).strip()
+    ignore_case = bool(raw.get("ignore_case", False))
+    try:
+        re.compile(pattern.encode(), re.IGNORECASE if ignore_case else 0)
+    except re.error as exc:
+        raise RuleError(f"{where}: rule {rid}: bad pattern: {exc}") from None
+    keywords = tuple(k.lower() for k in _as_tuple(raw.get("keywords"), "keywords", where))
+    return Rule(
+        id=str(rid),
+        name=str(raw["name"]),
+        pattern=pattern,
+        kind=str(raw["kind"]),
+        provider=str(raw.get("provider", provider)),
+        severity=severity,
+        keywords=keywords,
+        references=_as_tuple(raw.get("references"), "references", where),
+        examples=_as_tuple(raw.get("examples"), "examples", where),
+        negative_examples=_as_tuple(raw.get("negative_examples"), "negative_examples", where),
+        min_entropy=float(raw.get("min_entropy", 0.0)),
+        filters=_as_tuple(raw.get("filters"), "filters", where),
+        pairs_with=_as_tuple(raw.get("pairs_with"), "pairs_with", where),
+        ignore_case=ignore_case,
+        max_length=int(raw.get("max_length", 4096)),
+        source_file=where,
+    )
+
+
+def load_rule_file(path: Path) -> list[Rule]:
+    where = str(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RuleError(f"{where}: cannot read rule file: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
+        raise RuleError(f"{where}: expected a mapping with a 'rules' list")
+    provider = str(doc.get("provider") or path.stem)
+    return [parse_rule(raw, provider, where) for raw in doc["rules"]]
+
+
+def load_rules(
+    extra_files: Sequence[Path] = (),
+    disabled: Iterable[str] = (),
+    include_builtin: bool = True,
+) -> list[Rule]:
+    """Built-in rules, then user files (a user rule with a built-in's id replaces it)."""
+    by_id: dict[str, Rule] = {}
+    files = (builtin_rule_files() if include_builtin else []) + list(extra_files)
+    seen_in: dict[str, str] = {}
+    for f in files:
+        for rule in load_rule_file(Path(f)):
+            if rule.id in seen_in and seen_in[rule.id] == rule.source_file:
+                raise RuleError(f"{f}: duplicate rule id {rule.id}")
+            by_id[rule.id] = rule
+            seen_in[rule.id] = rule.source_file
+    off = set(disabled)
+    unknown = off - set(by_id)
+    if unknown:
+        raise RuleError(f"disabled rule id(s) not found: {', '.join(sorted(unknown))}")
+    rules = [r for r in by_id.values() if r.id not in off]
+    for r in rules:
+        for other in r.pairs_with:
+            if other not in by_id:
+                raise RuleError(f"{r.source_file}: rule {r.id}: pairs_with unknown rule {other}")
+    return rules
+
+
+def ruleset_hash(rules: Sequence[Rule]) -> str:
+    """Stable id of a ruleset: a rescan reuses stored results only under the same hash."""
+    h = hashlib.sha256()
+    for r in sorted(rules, key=lambda r: r.id):
+        fields = (r.id, r.pattern, r.kind, str(int(r.severity)), ",".join(r.keywords),
+                  repr(r.min_entropy), ",".join(r.filters), ",".join(r.pairs_with),
+                  str(r.ignore_case), str(r.max_length))
+        h.update("\x1f".join(fields).encode())
+        h.update(b"\x1e")
+    return h.hexdigest()[:16]
+
+
+def with_severity(rule: Rule, severity: Severity) -> Rule:
+    return replace(rule, severity=severity)

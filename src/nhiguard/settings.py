@@ -1,0 +1,158 @@
+"""One immutable Settings object, built once in the CLI and passed down explicitly.
+
+Every setting is declared once in SETTINGS with its default and help text. Values
+come from, in increasing precedence: the defaults, `nhiguard.toml` (or
+`[tool.nhiguard]` in `pyproject.toml`) in the current directory or `--config FILE`,
+environment variables `NHIGUARD_<NAME>`, then command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration file or variable is invalid; the message says where."""
+
+
+def _size(text: str | int) -> int:
+    """Parse '50MB', '512k', '1G' or a plain byte count."""
+    if isinstance(text, int):
+        return text
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(t[-1:], 1)
+    num = t[:-1] if t[-1:] in "KMG" else t
+    try:
+        return int(float(num) * mult)
+    except ValueError:
+        raise ConfigError(f"not a size: {text!r} (use e.g. 50MB, 512k, 1048576)") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = field(default=".nhiguard/nhiguard.db", metadata={"help": "SQLite path or database URL"})
+    max_file_size: int = field(default=50 * 1024 * 1024, metadata={"help": "skip files larger than this", "parse": _size})
+    scan_binary: bool = field(default=False, metadata={"help": "scan files that look binary"})
+    respect_gitignore: bool = field(default=False, metadata={"help": "skip files matched by .gitignore"})
+    jobs: int = field(default=0, metadata={"help": "worker processes (0 = all cores)"})
+    engine: str = field(default="auto", metadata={"help": "auto | hyperscan | python"})
+    rules: tuple[str, ...] = field(default=(), metadata={"help": "extra rule files"})
+    disable_rules: tuple[str, ...] = field(default=(), metadata={"help": "rule ids to turn off"})
+    only_custom_rules: bool = field(default=False, metadata={"help": "do not load built-in rules"})
+    show_secrets: bool = field(default=False, metadata={"help": "put raw secret values in reports"})
+    fail_on: str = field(default="info", metadata={"help": "lowest severity that fails the run"})
+    fingerprint_key: str = field(default="", metadata={"help": "key for secret fingerprints (team-wide)"})
+    full: bool = field(default=False, metadata={"help": "rescan blobs already in the store"})
+    all_objects: bool = field(default=False, metadata={"help": "git: also scan unreachable objects"})
+    since: str = field(default="", metadata={"help": "git: only blobs introduced after REF"})
+    staged: bool = field(default=False, metadata={"help": "git: scan the index only"})
+    no_history: bool = field(default=False, metadata={"help": "treat git repositories as plain directories"})
+    progress: str = field(default="auto", metadata={"help": "auto | on | off (stderr)"})
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def fingerprint_key_bytes(self) -> bytes:
+        from nhiguard.engine.redact import DEFAULT_KEY
+
+        return self.fingerprint_key.encode() if self.fingerprint_key else DEFAULT_KEY
+
+
+def _coerce(name: str, value: Any, default: Any, parse: Any) -> Any:
+    if parse is not None:
+        return parse(value)
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        s = str(value).strip().lower()
+        if s in ("1", "true", "yes", "on"):
+            return True
+        if s in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, list | tuple):
+            return tuple(str(v) for v in value)
+        raise ConfigError(f"{name}: expected a list, got {value!r}")
+    return str(value)
+
+
+def _apply(base: Settings, values: Mapping[str, Any], where: str) -> Settings:
+    known = {f.name: f for f in fields(Settings)}
+    changes = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        f = known[name]
+        try:
+            changes[name] = _coerce(name, value, f.default, f.metadata.get("parse"))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return replace(base, **changes)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
+    if path.name == "pyproject.toml":
+        return dict(doc.get("tool", {}).get("nhiguard", {}))
+    return dict(doc)
+
+
+def find_config(cwd: Path) -> Path | None:
+    for name in ("nhiguard.toml", ".nhiguard.toml"):
+        if (cwd / name).is_file():
+            return cwd / name
+    py = cwd / "pyproject.toml"
+    if py.is_file() and "[tool.nhiguard" in py.read_text(encoding="utf-8", errors="replace"):
+        return py
+    return None
+
+
+def build_settings(
+    flags: Mapping[str, Any],
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Defaults < config file < NHIGUARD_* environment < flags (None flags are 'not given')."""
+    settings = Settings()
+    path = Path(config_file) if config_file else find_config(cwd or Path.cwd())
+    if path is not None:
+        if config_file and not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found")
+        cfg = read_config_file(path)
+        base_dir = path.parent
+        if "rules" in cfg:  # rule files are relative to the config file
+            cfg["rules"] = [str((base_dir / r)) for r in cfg["rules"]]
+        settings = _apply(settings, cfg, str(path))
+    env = os.environ if environ is None else environ
+    env_values = {
+        f.name: env[f"NHIGUARD_{f.name.upper()}"]
+        for f in fields(Settings)
+        if f"NHIGUARD_{f.name.upper()}" in env
+    }
+    settings = _apply(settings, env_values, "environment")
+    given = {k: v for k, v in flags.items() if v is not None and v != ()}
+    return _apply(settings, given, "command line")
+
+
+def describe() -> list[tuple[str, Any, str]]:
+    """(name, default, help) of every setting, for docs and `--help`."""
+    return [(f.name, f.default, f.metadata.get("help", "")) for f in fields(Settings)]

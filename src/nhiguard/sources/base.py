@@ -1,0 +1,55 @@
+"""What every source yields: `SourceItem`s (a blob to scan and where it was seen) and
+`ScanError`s (a part of the input that could not be read; the scan goes on).
+
+Blobs are lazy: a source yields a picklable `loader` instead of bytes so that reading
+happens in the worker process that scans, and so that a blob whose id is known up
+front (git) can be skipped without being read when it was already scanned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from nhiguard.model import Provenance, ScanError
+
+
+class LoadError(Exception):
+    """A blob could not be read; the message is safe to show (never contains content)."""
+
+
+class Skipped(Exception):
+    """A blob was left out by policy (too large, binary); the message says why."""
+
+
+class BlobLoader(Protocol):
+    """Picklable; `load()` returns the blob's bytes or raises LoadError / Skipped."""
+
+    def load(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BytesLoader:
+    data: bytes
+
+    def load(self) -> bytes:
+        return self.data
+
+
+@dataclass(frozen=True, slots=True)
+class SourceItem:
+    provenance: Provenance
+    loader: BlobLoader
+    blob_id: str | None = None  # known without reading (git object id); else computed on load
+    size: int | None = None  # when known up front
+
+
+SourceOutput = SourceItem | ScanError
+
+
+@dataclass(frozen=True, slots=True)
+class GitWalkState:
+    """Commits already walked for a repository (from the store), so a rescan walks only new ones."""
+
+    repo_key: str
+    seen_commits: frozenset[str] = frozenset()

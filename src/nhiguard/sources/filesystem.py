@@ -1,0 +1,171 @@
+"""Files and directories: walk, honour .gitignore on request, cap sizes, report what was skipped.
+
+Symlinks to files are followed only when they stay inside the scanned directory, and
+symlinked directories are never descended, so symlink loops cannot recurse. Files are
+read in the worker (see FileLoader).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from nhiguard.model import FileProvenance, ScanError
+from nhiguard.sources.base import LoadError, Skipped, SourceItem, SourceOutput
+
+ALWAYS_SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".nhiguard"})
+
+
+@dataclass(frozen=True, slots=True)
+class FileLoader:
+    path: str
+    max_size: int
+
+    def load(self) -> bytes:
+        try:
+            st = os.stat(self.path)
+            if st.st_size > self.max_size:
+                raise Skipped(f"larger than --max-file-size ({st.st_size} > {self.max_size} bytes)")
+            with open(self.path, "rb") as fh:
+                return fh.read(self.max_size + 1)[: self.max_size]
+        except Skipped:
+            raise
+        except OSError as exc:
+            raise LoadError(exc.strerror or type(exc).__name__) from None
+
+
+def _display(path: Path) -> str:
+    return path.as_posix()
+
+
+class FilesystemSource:
+    """A file or a directory tree."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        max_file_size: int,
+        respect_gitignore: bool = False,
+        skip_dirs: frozenset[str] = ALWAYS_SKIP_DIRS,
+        display_root: str | None = None,
+    ) -> None:
+        self.target = Path(target)
+        self.max_file_size = max_file_size
+        self.respect_gitignore = respect_gitignore
+        self.skip_dirs = skip_dirs
+        self.display_root = display_root
+
+    def items(self) -> Iterator[SourceOutput]:
+        root = self.target
+        try:
+            st = root.lstat()
+        except OSError as exc:
+            yield ScanError(str(root), f"cannot read: {exc.strerror}")
+            return
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                st = root.stat()
+            except OSError:
+                yield ScanError(str(root), "broken symbolic link")
+                return
+        if stat.S_ISDIR(st.st_mode):
+            yield from self._walk(root)
+        elif stat.S_ISREG(st.st_mode):
+            yield self._item(root, root.name if self.display_root else str(root), st.st_size)
+        else:
+            yield ScanError(str(root), "not a regular file or directory", kind="skipped")
+
+    def _item(self, path: Path, shown: str, size: int) -> SourceItem:
+        return SourceItem(
+            provenance=FileProvenance(path=shown),
+            loader=FileLoader(str(path), self.max_file_size),
+            size=size,
+        )
+
+    def _walk(self, root: Path) -> Iterator[SourceOutput]:
+        ignore = _GitIgnore(root) if self.respect_gitignore else None
+        real_root = os.path.realpath(root)
+        stack = [root]
+        while stack:
+            d = stack.pop()
+            try:
+                entries = sorted(os.scandir(d), key=lambda e: e.name)
+            except OSError as exc:
+                yield ScanError(_display(d), f"cannot list directory: {exc.strerror}")
+                continue
+            if ignore is not None:
+                ignore.load_dir(Path(d))
+            subdirs = []
+            for e in entries:
+                p = Path(e.path)
+                rel = p.relative_to(root).as_posix()
+                shown = rel if self.display_root is None else f"{self.display_root}/{rel}"
+                try:
+                    if e.is_symlink():
+                        yield from self._symlink(p, rel, shown, real_root, ignore)
+                        continue
+                    if e.is_dir(follow_symlinks=False):
+                        if e.name in self.skip_dirs:
+                            continue
+                        if ignore is not None and ignore.ignored(rel, is_dir=True):
+                            continue
+                        subdirs.append(p)
+                    elif e.is_file(follow_symlinks=False):
+                        if ignore is not None and ignore.ignored(rel, is_dir=False):
+                            continue
+                        yield self._item(p, shown, e.stat(follow_symlinks=False).st_size)
+                except OSError as exc:
+                    yield ScanError(shown, f"cannot read: {exc.strerror}")
+            stack.extend(reversed(subdirs))
+
+    def _symlink(self, p: Path, rel: str, shown: str, real_root: str, ignore) -> Iterator[SourceOutput]:
+        try:
+            target = os.path.realpath(p, strict=True)
+        except OSError as exc:
+            msg = "symbolic link loop" if "loop" in str(exc).lower() or exc.errno == 40 else "broken symbolic link"
+            yield ScanError(shown, msg)
+            return
+        if os.path.isdir(target):
+            return  # never descend symlinked directories: loops and double counting
+        if os.path.commonpath([real_root, target]) != real_root:
+            yield ScanError(shown, "symbolic link points outside the scanned directory", kind="skipped")
+            return
+        if ignore is not None and ignore.ignored(rel, is_dir=False):
+            return
+        yield self._item(Path(target), shown, os.path.getsize(target))
+
+
+class _GitIgnore:
+    """.gitignore files of a tree, applied with gitignore semantics (pathspec)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.specs: list[tuple[str, object]] = []
+
+    def load_dir(self, d: Path) -> None:
+        import pathspec
+
+        f = d / ".gitignore"
+        if f.is_file():
+            try:
+                lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                return
+            base = d.relative_to(self.root).as_posix()
+            prefix = "" if base == "." else base + "/"
+            self.specs.append((prefix, pathspec.GitIgnoreSpec.from_lines(lines)))
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        result = False
+        for prefix, spec in self.specs:
+            if prefix and not rel.startswith(prefix):
+                continue
+            sub = rel[len(prefix):] + ("/" if is_dir else "")
+            r = spec.check_file(sub)  # type: ignore[attr-defined]
+            if r.include is not None:
+                result = r.include
+        return result

@@ -1,0 +1,143 @@
+"""Connecting to a store: URL or path parsing, the SQLite file's permissions and pragmas,
+and the dialect-aware insert constructs (insert-or-ignore, upsert) the writer uses.
+
+A store is named by an SQLite file path (the default) or an SQLAlchemy URL; SQLite and
+PostgreSQL (`postgresql+psycopg://...`) are supported. The SQLite file holds fingerprints,
+previews, paths and commit metadata — not secrets, but still an inventory of where secrets
+are — so it is created owner-only (0600) in an owner-only directory (0700) when we create it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message is safe to show."""
+
+
+def to_url(url_or_path: str | os.PathLike[str]) -> URL:
+    """An SQLAlchemy URL for a URL string or a plain filesystem path (an SQLite file)."""
+    text = os.fspath(url_or_path)
+    if "://" in text:
+        try:
+            url = make_url(text)
+        except Exception as exc:  # ArgumentError; the message may echo the URL, so keep ours
+            raise StoreError("cannot parse the store URL") from exc
+    else:
+        url = URL.create("sqlite", database=text)
+    if url.get_backend_name() not in SUPPORTED_DIALECTS:
+        raise StoreError(
+            f"unsupported store backend {url.get_backend_name()!r}; "
+            "use an SQLite file path or a postgresql+psycopg:// URL"
+        )
+    return url
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file behind an SQLite URL, or None for an in-memory database."""
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db).expanduser()
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create `directory` and any missing parents as 0700; leave existing ones alone."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+
+
+def prepare_sqlite_file(path: Path) -> None:
+    """Create the database file owner-only before SQLite opens it (SQLite would use 0644).
+
+    SQLite gives its -wal and -shm files the main file's mode, so they are private too.
+    An existing file keeps its mode: the user may have chosen it.
+    """
+    _make_private_dirs(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    else:
+        os.close(fd)
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    try:
+        # WAL: readers (reports, the web UI) do not block the single writer, and vice versa.
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        # 64 MiB of page cache: index inserts and lookups of a large scan stay in memory.
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA temp_store=MEMORY")
+    finally:
+        cur.close()
+
+
+def make_engine(url_or_path: str | os.PathLike[str], **kwargs: Any) -> Engine:
+    """An Engine for the store, with the SQLite file prepared and pragmas set per connection."""
+    url = to_url(url_or_path)
+    if url.get_backend_name() == "sqlite":
+        path = sqlite_path(url)
+        if path is not None:
+            prepare_sqlite_file(path)
+            url = url.set(database=str(path))
+        else:
+            # One shared connection, or every connection would see its own empty database.
+            kwargs.setdefault("poolclass", StaticPool)
+            kwargs.setdefault("connect_args", {"check_same_thread": False})
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+    else:
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    return engine
+
+
+def insert(engine_or_dialect_name: Engine | str, table: Table) -> Any:
+    """The dialect's INSERT construct, which has `on_conflict_do_nothing` / `_do_update`.
+
+    SQLite (>= 3.24) and PostgreSQL share the ON CONFLICT syntax and SQLAlchemy gives both
+    the same API, so callers write one statement for both.
+    """
+    name = (
+        engine_or_dialect_name
+        if isinstance(engine_or_dialect_name, str)
+        else engine_or_dialect_name.dialect.name
+    )
+    if name == "sqlite":
+        return sqlite.insert(table)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    raise StoreError(f"unsupported store backend {name!r}")
+
+
+def insert_or_ignore(name: Engine | str, table: Table) -> Any:
+    """INSERT that skips rows whose primary or unique key already exists."""
+    return insert(name, table).on_conflict_do_nothing()

@@ -1,0 +1,74 @@
+"""Schema migrations: Alembic, configured in code so it runs from an installed wheel.
+
+The migration scripts live in the package (`store/migrations/`); no alembic.ini is read at
+run time. `upgrade(engine)` brings a store to the newest revision this nhiguard knows and
+does nothing (not even load the scripts' environment) when it is already there.
+
+For developers, `store/alembic.ini` drives the `alembic` command line against a store, e.g.
+`alembic -c src/nhiguard/store/alembic.ini -x url=/tmp/dev.db revision --autogenerate -m "..."`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine
+
+from nhiguard.store.database import StoreError
+from nhiguard.store.schema import VERSION_TABLE
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """A programmatic Alembic Config pointing at the packaged scripts."""
+    cfg = Config()
+    # ConfigParser interpolates '%', so escape it in the path.
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision shipped with this nhiguard."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The store's schema revision, or None for an empty database."""
+    ctx = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return ctx.get_current_revision()
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except (ResolutionError, CommandError):
+        return False
+
+
+def upgrade(engine: Engine) -> bool:
+    """Migrate the store to head inside one transaction; True if anything ran."""
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    with engine.connect() as conn:
+        current = current_revision(conn)
+    if current == head:
+        return False
+    if current is not None and not _known(script, current):
+        raise StoreError(
+            f"the store's schema revision {current!r} is newer than this nhiguard knows "
+            f"(newest known: {head!r}); upgrade nhiguard to use this store"
+        )
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    return True

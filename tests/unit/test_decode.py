@@ -1,0 +1,126 @@
+"""Decoders: archives nested in archives, compressed streams, JSON strings, base64, and
+hostile input (bombs, traversal names, corrupt archives) refused with a reported problem."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import tarfile
+import zipfile
+
+import pytest
+
+from nhiguard.decode import DecodeBudget, expand
+from nhiguard.engine.worker import BlobTask, Worker, WorkerConfig
+from nhiguard.model import Rule, Severity
+from nhiguard.sources.base import BytesLoader
+
+TOKEN = "tok_q8hv2lz7dkx0rw3y"
+RULE = Rule(id="t.tok", name="tok", pattern=r"\b(tok_[a-z0-9]{16})\b", kind="api_key",
+            provider="acme", severity=Severity.HIGH, keywords=("tok_",))
+
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def tar_of(members: dict[str, bytes], mode: str = "w") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def scan(data: bytes, engine: str = "python"):
+    w = Worker(WorkerConfig((RULE,), b"k", True, engine == "hyperscan", None, False))
+    return w.run_one(BlobTask(1, BytesLoader(data), None))
+
+
+def test_zip_in_zip(engine):
+    inner = zip_of({"creds/token.txt": f"\n\nTOKEN={TOKEN}\n".encode()})
+    res = scan(zip_of({"inner.zip": inner, "readme.txt": b"hello"}), engine)
+    [m] = res.matches
+    assert m.secret == TOKEN and m.line == 3
+    assert m.decoded == "zip:inner.zip!zip:creds/token.txt"
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])
+def test_tar_variants(mode):
+    res = scan(tar_of({"etc/app.conf": f"key={TOKEN}".encode()}, mode))
+    assert [m.secret for m in res.matches] == [TOKEN]
+    assert "tar:etc/app.conf" in res.matches[0].decoded
+
+
+def test_gzip_member():
+    res = scan(gzip.compress(f"log line {TOKEN}\n".encode()))
+    assert [m.decoded for m in res.matches] == ["gzip"]
+
+
+def test_base64_text_is_decoded_and_placed_on_its_line():
+    enc = base64.b64encode(f"user:{TOKEN}".encode()).decode()
+    res = scan(f"a: 1\nauth: {enc}\n".encode())
+    [m] = res.matches
+    assert (m.secret, m.line, m.decoded) == (TOKEN, 2, "base64")
+
+
+def test_json_escaped_strings_are_read_as_text():
+    rule = Rule(id="t.q", name="q", pattern=r'key\s*=\s*"(tok_[a-z0-9]{16})"', kind="api_key",
+                provider="acme", severity=Severity.HIGH, keywords=("key",))
+    nb = json.dumps({"cells": [{"source": ["import x\n", f'key = "{TOKEN}"\n']}]}, indent=1)
+    w = Worker(WorkerConfig((rule,), b"k", True, False, None, False))
+    res = w.run_one(BlobTask(1, BytesLoader(nb.encode()), None))
+    [m] = res.matches
+    assert m.secret == TOKEN and m.decoded == "json-string"
+    assert nb.splitlines()[m.line - 1].strip().startswith('"key')
+
+
+def test_plain_and_decoded_same_place_is_one_match():
+    text = f'{{"a": "say \\"{TOKEN}\\" please"}}'.encode()
+    res = scan(text)
+    assert len(res.matches) == 1
+
+
+def test_traversal_names_refused_rest_kept():
+    data = zip_of({"../../etc/evil.txt": f"{TOKEN}".encode(), "ok.txt": f"x {TOKEN}".encode()})
+    res = scan(data)
+    assert [m.decoded for m in res.matches] == ["zip:ok.txt"]
+    assert any("traversal" in p for p in res.problems)
+
+
+def test_zip_bomb_refused():
+    bomb = zip_of({"big.txt": b"0" * (20 * 1024 * 1024)})
+    budget = DecodeBudget()
+    assert list(expand(bomb, budget)) == []
+    assert any("ratio" in p for p in budget.problems)
+
+
+def test_gzip_bomb_refused():
+    budget = DecodeBudget(max_total_bytes=1024 * 1024)
+    assert list(expand(gzip.compress(b"\0" * (50 * 1024 * 1024)), budget)) == []
+    assert budget.problems
+
+
+def test_truncated_archive_reported():
+    data = zip_of({"a.txt": f"x {TOKEN}".encode() * 50})
+    res = scan(data[: len(data) // 2])
+    assert res.error is None and res.problems
+
+
+def test_depth_limit():
+    data = f"x {TOKEN}".encode()
+    for i in range(6):
+        data = zip_of({f"l{i}.zip": data})
+    budget = DecodeBudget(max_depth=3)
+    res = Worker(WorkerConfig((RULE,), b"k", True, False, None, False, decode_depth=3)).run_one(
+        BlobTask(1, BytesLoader(data), None))
+    assert res.matches == ()
+    del budget

@@ -1,0 +1,34 @@
+"""Every example of every built-in rule matches it; no negative example does (both engines)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nhiguard.engine.matcher import Matcher
+from nhiguard.model import blob_id
+from nhiguard.rules.loader import load_rules
+
+RULES = load_rules()
+CASES = [(r.id, ex, True) for r in RULES for ex in r.examples] + [
+    (r.id, ex, False) for r in RULES for ex in r.negative_examples
+]
+_MATCHERS: dict[str, Matcher] = {}
+
+
+def matcher(engine: str) -> Matcher:
+    if engine not in _MATCHERS:
+        _MATCHERS[engine] = Matcher(RULES, use_hyperscan=engine == "hyperscan")
+    return _MATCHERS[engine]
+
+
+def test_enough_rules_with_examples():
+    assert len(RULES) >= 120
+    for r in RULES:
+        assert r.examples and r.negative_examples and r.keywords and r.references, r.id
+
+
+@pytest.mark.parametrize("rule_id,example,positive", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule_example(engine, rule_id, example, positive):
+    data = example.encode()
+    hits = [m for m in matcher(engine).scan(blob_id(data), data) if m.rule_id == rule_id]
+    assert bool(hits) is positive

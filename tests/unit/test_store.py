@@ -1,0 +1,534 @@
+"""The store: schema and migrations, incremental bookkeeping, grouping matches into findings,
+git location carry-forward, triage, and the rule that raw secrets are never written.
+
+Every behavioural test runs on SQLite and on PostgreSQL. PostgreSQL runs when
+NHIGUARD_TEST_PG_URL names a database (postgresql+psycopg://user:pw@host/db) where the
+tests may create schemas; each test gets its own schema, dropped afterwards. When the
+variable is unset the PostgreSQL cases are skipped with that reason, unless
+NHIGUARD_TEST_PG_REQUIRED=1, which turns the skip into a failure (for CI).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
+
+from nhiguard.engine.redact import fingerprint, preview
+from nhiguard.model import Match, Rule, ScanError, ScanStats, Severity
+from nhiguard.store import STATUSES, Store, StoreError, finding_id, metadata, migrate
+from nhiguard.store.schema import VERSION_TABLE
+
+PG_ENV = "NHIGUARD_TEST_PG_URL"
+RS = "ruleset-1"
+
+# --------------------------------------------------------------------------- backends
+
+
+def _pg_base_url() -> str:
+    url = os.environ.get(PG_ENV)
+    if url:
+        return url
+    reason = f"{PG_ENV} is not set: the PostgreSQL backend of the store is not tested"
+    if os.environ.get("NHIGUARD_TEST_PG_REQUIRED") == "1":
+        pytest.fail(reason + " (NHIGUARD_TEST_PG_REQUIRED=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+    base = make_url(_pg_base_url())
+    if base.drivername == "postgresql":
+        base = base.set(drivername="postgresql+psycopg")
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = base.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "store" / "nhiguard.db")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
+    yield s
+    s.close()
+
+
+# --------------------------------------------------------------------------- builders
+
+AWS_ID = Rule(
+    id="test.aws.access-key-id",
+    name="AWS access key id",
+    pattern="AKIA[0-9A-Z]{16}",
+    kind="aws_access_key",
+    provider="aws",
+    severity=Severity.HIGH,
+    pairs_with=("test.aws.secret-key",),
+)
+AWS_SECRET = Rule(
+    id="test.aws.secret-key",
+    name="AWS secret access key",
+    pattern="[A-Za-z0-9/+]{40}",
+    kind="aws_access_key",
+    provider="aws",
+    severity=Severity.CRITICAL,
+    pairs_with=("test.aws.access-key-id",),
+)
+TOKEN = Rule(
+    id="test.token",
+    name="Test token",
+    pattern="tok_[a-z0-9]{20}",
+    kind="api_token",
+    provider="test",
+    severity=Severity.MEDIUM,
+)
+RULES = {r.id: r for r in (AWS_ID, AWS_SECRET, TOKEN)}
+
+
+def match(
+    rule: Rule,
+    blob: str,
+    secret: str,
+    line: int = 1,
+    column: int = 1,
+    start: int = 0,
+    pairs: tuple[str, ...] = (),
+    keep_secret: bool = False,
+) -> Match:
+    return Match(
+        rule_id=rule.id,
+        blob_id=blob,
+        fingerprint=fingerprint(secret.encode()),
+        preview=preview(secret),
+        start=start,
+        end=start + len(secret),
+        line=line,
+        column=column,
+        secret=secret if keep_secret else None,
+        pair_fingerprints=pairs,
+    )
+
+
+def fp(secret: str) -> str:
+    return fingerprint(secret.encode())
+
+
+def blob(n: int) -> str:
+    return f"{n:040x}"
+
+
+def file_loc(path: str) -> dict[str, object]:
+    return {"source": "file", "path": path}
+
+
+def git_loc(repo: str, path: str, commit: str) -> dict[str, object]:
+    return {"source": "git", "repo": repo, "path": path, "commit": commit, "reachable": True}
+
+
+def finish(store: Store, scan_id: int, **kw: object) -> None:
+    store.finish_scan(scan_id, ScanStats(**kw))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- schema & migrations
+
+
+def test_open_creates_every_table_at_head(store_url: str) -> None:
+    with Store.open(store_url) as s:
+        names = set(inspect(s.engine).get_table_names())
+        assert {t.name for t in metadata.sorted_tables} <= names
+        assert VERSION_TABLE in names
+        with s.engine.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.head_revision()
+        assert "created_at" in s.meta()
+
+
+def test_reopening_is_a_no_op_migration(store_url: str) -> None:
+    with Store.open(store_url) as s:
+        sid = s.begin_scan(["."], RS, "python")
+        created = s.meta()["created_at"]
+    with Store.open(store_url) as s:
+        assert migrate.upgrade(s.engine) is False
+        assert s.meta()["created_at"] == created
+        assert s.begin_scan(["."], RS, "python") == sid + 1
+
+
+def test_migrated_database_matches_schema_py(store_url: str) -> None:
+    with Store.open(store_url) as s, s.engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+        )
+        assert compare_metadata(ctx, metadata) == []
+
+
+def test_every_table_and_column_has_a_comment() -> None:
+    for table in metadata.sorted_tables:
+        assert table.comment, table.name
+        for column in table.columns:
+            assert column.comment, f"{table.name}.{column.name}"
+
+
+def test_a_store_from_a_newer_nhiguard_is_refused(store_url: str) -> None:
+    with Store.open(store_url) as s, s.engine.begin() as conn:
+        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="newer than this nhiguard"):
+        Store.open(store_url)
+
+
+def test_unsupported_backend_is_refused() -> None:
+    with pytest.raises(StoreError, match="unsupported store backend"):
+        Store.open("mysql://u:p@localhost/x")
+
+
+# --------------------------------------------------------------------------- SQLite file
+
+
+def test_sqlite_file_is_private_wal_with_foreign_keys(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "deeper" / "nhiguard.db"
+    with Store.open(str(path)) as s:
+        sid = s.begin_scan(["."], RS, "python")
+        s.record_blob(sid, RS, blob(1), 10, [match(TOKEN, blob(1), "tok_" + "a1" * 10)], RULES)
+        s.flush()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        for d in (path.parent, path.parent.parent):
+            assert stat.S_IMODE(d.stat().st_mode) == 0o700
+        wal = path.with_name(path.name + "-wal")
+        assert wal.exists() and stat.S_IMODE(wal.stat().st_mode) == 0o600
+        with s.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_sqlite_url_form_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    with Store.open(f"sqlite:///{path}") as s:
+        s.begin_scan(["."], RS, "python")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def test_finding_id_is_sha256_prefix_of_rule_and_fingerprint() -> None:
+    import hashlib
+
+    want = hashlib.sha256(b"r.x:abc").hexdigest()[:16]
+    assert finding_id("r.x", "abc") == want
+
+
+@pytest.mark.parametrize("flush_rows", [1, 10_000])
+def test_already_scanned_is_per_ruleset(store_url: str, flush_rows: int) -> None:
+    ids = [blob(i) for i in range(1200)]  # more than one IN chunk
+    with Store.open(store_url, flush_rows=flush_rows) as s:
+        sid = s.begin_scan(["."], RS, "python")
+        for b in ids[:1100]:
+            s.record_blob(sid, RS, b, 5, [], RULES)
+        # Answered from the buffer and the database alike.
+        assert s.already_scanned(RS, ids) == set(ids[:1100])
+        assert s.already_scanned("other-ruleset", ids) == set()
+        finish(s, sid)
+    with Store.open(store_url) as s:
+        assert s.already_scanned(RS, ids) == set(ids[:1100])
+        assert s.already_scanned(RS, []) == set()
+
+
+def test_one_secret_in_two_blobs_is_one_finding_with_sorted_locations(store_url: str) -> None:
+    secret = "tok_" + "0123456789" * 2
+    with Store.open(store_url) as s:
+        sid = s.begin_scan(["repo"], RS, "python")
+        s.record_blob(sid, RS, blob(1), 100, [match(TOKEN, blob(1), secret, line=7)], RULES)
+        s.record_blob(sid, RS, blob(2), 100, [match(TOKEN, blob(2), secret, line=3)], RULES)
+        s.record_blob(sid, RS, blob(3), 100, [], RULES)  # clean blob
+        s.record_location(sid, "repo", blob(2), file_loc("repo/z.env"))
+        s.record_location(sid, "repo", blob(1), file_loc("repo/a.env"))
+        s.record_location(sid, "repo", blob(1), file_loc("repo/a.env"))  # duplicate place
+        s.record_location(sid, "repo", blob(3), file_loc("repo/clean.txt"))
+        finish(s, sid, blobs_scanned=3)
+        found = s.findings_for_scan(sid, RS, RULES)
+
+    assert len(found) == 1
+    f = found[0]
+    assert f.id == finding_id(TOKEN.id, fp(secret))
+    assert (f.rule_id, f.rule_name, f.kind, f.provider, f.severity) == (
+        TOKEN.id,
+        TOKEN.name,
+        "api_token",
+        "test",
+        Severity.MEDIUM,
+    )
+    assert f.preview == preview(secret) and f.secret is None
+    assert f.status == "open" and f.first_seen and f.first_seen.endswith("Z")
+    assert [(loc.fields["path"], loc.line, loc.blob_id) for loc in f.locations] == [
+        ("repo/a.env", 7, blob(1)),
+        ("repo/z.env", 3, blob(2)),
+    ]
+    assert f.locations[0].as_dict() == {
+        "source": "file",
+        "path": "repo/a.env",
+        "line": 7,
+        "column": 1,
+        "blob_id": blob(1),
+    }
+
+
+def test_pairs_resolve_to_finding_ids_in_the_same_blob(store_url: str) -> None:
+    key_id, key_secret = "AKIA" + "A" * 16, "s" * 36 + "1234"
+    lone = "AKIA" + "B" * 16
+    with Store.open(store_url) as s:
+        sid = s.begin_scan(["."], RS, "python")
+        s.record_blob(
+            sid,
+            RS,
+            blob(1),
+            200,
+            [
+                match(AWS_ID, blob(1), key_id, line=1, start=0, pairs=(fp(key_secret),)),
+                match(AWS_SECRET, blob(1), key_secret, line=2, start=40, pairs=(fp(key_id),)),
+            ],
+            RULES,
+        )
+        # The same key secret in another blob, without its id: no pair there.
+        s.record_blob(sid, RS, blob(2), 50, [match(AWS_ID, blob(2), lone)], RULES)
+        s.record_location(sid, ".", blob(1), file_loc("creds"))
+        s.record_location(sid, ".", blob(2), file_loc("other"))
+        finish(s, sid)
+        by_rule = {(f.rule_id, f.preview): f for f in s.findings_for_scan(sid, RS, RULES)}
+
+    fid_id = finding_id(AWS_ID.id, fp(key_id))
+    fid_secret = finding_id(AWS_SECRET.id, fp(key_secret))
+    assert by_rule[(AWS_ID.id, preview(key_id))].paired_with == [fid_secret]
+    assert by_rule[(AWS_SECRET.id, preview(key_secret))].paired_with == [fid_id]
+    assert by_rule[(AWS_ID.id, preview(lone))].paired_with == []
+    # Most severe first.
+    assert [f.severity for f in by_rule.values()] != []
+    ordered = [f.severity for f in sorted(by_rule.values(), key=lambda f: -f.severity)]
+    assert ordered[0] == Severity.CRITICAL
+
+
+def test_carry_forward_copies_git_locations_once(store_url: str) -> None:
+    secret = "tok_" + "abcdefghij" * 2
+    with Store.open(store_url) as s:
+        s1 = s.begin_scan(["repo"], RS, "python")
+        s.record_blob(s1, RS, blob(1), 10, [match(TOKEN, blob(1), secret, line=2)], RULES)
+        s.record_location(s1, "repo", blob(1), git_loc("repo", "a.env", "c1"))
+        s.record_location(s1, "repo", blob(1), git_loc("repo", "b.env", "c2"))
+        s.record_location(s1, "repo", blob(1), file_loc("repo/a.env"))  # not git: not carried
+        s.record_location(s1, "other", blob(1), git_loc("other", "x", "c9"))  # other target
+        s.record_walked_commits("repo", ["c1", "c2"])
+        finish(s, s1)
+
+        s2 = s.begin_scan(["repo"], RS, "python")
+        assert s.walked_commits("repo") == frozenset({"c1", "c2"})
+        # The rescan walks one new commit, which it records itself ...
+        s.record_location(s2, "repo", blob(1), git_loc("repo", "b.env", "c2"))
+        s.record_location(s2, "repo", blob(1), git_loc("repo", "c.env", "c3"))
+        # ... and carries the rest forward: a.env@c1 only (b.env@c2 is already there).
+        assert s.carry_forward_git_locations(s2, "repo") == 1
+        assert s.carry_forward_git_locations(s2, "repo") == 0
+        finish(s, s2)
+        [f] = s.findings_for_scan(s2, RS, RULES)
+        assert [(loc.fields["path"], loc.fields["commit"]) for loc in f.locations] == [
+            ("a.env", "c1"),
+            ("b.env", "c2"),
+            ("c.env", "c3"),
+        ]
+
+        # A third scan carries everything from both earlier scans, each place once.
+        s3 = s.begin_scan(["repo"], RS, "python")
+        assert s.carry_forward_git_locations(s3, "repo") == 3
+        assert s.carry_forward_git_locations(s3, "repo") == 0
+        finish(s, s3)
+        [f] = s.findings_for_scan(s3, RS, RULES)
+        assert len(f.locations) == 3
+
+
+def test_walked_commits_are_per_repository_and_idempotent(store: Store) -> None:
+    assert store.walked_commits("r1") == frozenset()
+    store.record_walked_commits("r1", ["a", "b", "a"])
+    store.record_walked_commits("r1", ["b", "c"])
+    store.record_walked_commits("r2", [])
+    assert store.walked_commits("r1") == frozenset({"a", "b", "c"})
+    assert store.walked_commits("r2") == frozenset()
+
+
+def test_a_scan_records_its_stats_and_errors(store: Store) -> None:
+    sid = store.begin_scan(["a", "b"], RS, "hyperscan")
+    stats = ScanStats(
+        bytes_scanned=1234,
+        blobs_scanned=3,
+        blobs_seen=5,
+        blobs_reused=2,
+        errors=[ScanError("a/broken.zip", "bad archive")],
+        skipped=[ScanError("a/big.bin", "larger than 10 MB", kind="skipped")],
+    )
+    store.finish_scan(sid, stats)
+    from nhiguard.store.schema import scans
+
+    with store.engine.connect() as conn:
+        row = conn.execute(select(scans).where(scans.c.id == sid)).one()
+    assert row.targets == ["a", "b"] and row.engine == "hyperscan" and row.ruleset_hash == RS
+    assert (row.bytes_scanned, row.blobs_scanned, row.blobs_seen, row.blobs_reused) == (
+        1234,
+        3,
+        5,
+        2,
+    )
+    assert row.finished_at is not None and row.finished_at >= row.started_at
+    assert row.errors == [
+        {"path": "a/broken.zip", "message": "bad archive", "kind": "error"},
+        {"path": "a/big.bin", "message": "larger than 10 MB", "kind": "skipped"},
+    ]
+
+
+def test_raw_secrets_are_never_stored(store_url: str) -> None:
+    secret = "REALSECRETVALUE"
+    with Store.open(store_url) as s:
+        sid = s.begin_scan(["."], RS, "python")
+        s.record_blob(
+            sid, RS, blob(1), 99, [match(TOKEN, blob(1), secret, keep_secret=True)], RULES
+        )
+        s.record_location(sid, ".", blob(1), file_loc("creds.txt"))
+        finish(s, sid)
+        [f] = s.findings_for_scan(sid, RS, RULES)
+        assert f.secret is None and secret not in f.preview
+        # Every value of every row of every table, as text.
+        with s.engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                for row in conn.execute(select(table)):
+                    assert secret not in repr(tuple(row)), table.name
+    if "://" not in store_url:
+        data = b"".join(p.read_bytes() for p in Path(store_url).parent.iterdir())
+        assert data, "the store wrote nothing"
+        assert secret.encode() not in data
+        assert secret.encode("utf-16-le") not in data
+
+
+def test_triage_and_first_seen_survive_a_rescan(store_url: str) -> None:
+    secret = "tok_" + "q1w2e3r4t5" * 2
+    times = iter(f"2026-01-0{d}T00:00:00+00:00" for d in range(1, 10))
+    from datetime import datetime
+
+    clock = lambda: datetime.fromisoformat(next(times))  # noqa: E731
+    with Store.open(store_url, clock=clock) as s:
+        s1 = s.begin_scan(["."], RS, "python")  # day 1
+        s.record_blob(s1, RS, blob(1), 10, [match(TOKEN, blob(1), secret)], RULES)
+        s.record_location(s1, ".", blob(1), file_loc("a"))
+        finish(s, s1)  # day 2
+        fid = finding_id(TOKEN.id, fp(secret))
+        s.set_status(fid, "false_positive", by="alice", reason="test fixture")  # day 3
+
+        s2 = s.begin_scan(["."], RS, "python")  # day 4
+        # Incremental: the blob was scanned before, so only its location is recorded.
+        assert s.already_scanned(RS, [blob(1)]) == {blob(1)}
+        s.record_location(s2, ".", blob(1), file_loc("a"))
+        finish(s, s2)  # day 5
+        [f] = s.findings_for_scan(s2, RS, RULES)
+        assert f.status == "false_positive"
+        assert f.first_seen == "2026-01-01T00:00:00Z"
+        rec = s.get_finding(fid)
+        assert rec is not None
+        assert (rec.status, rec.status_by, rec.status_reason) == (
+            "false_positive",
+            "alice",
+            "test fixture",
+        )
+        assert rec.status_at == "2026-01-03T00:00:00Z"
+        assert (rec.first_seen, rec.first_scan_id) == ("2026-01-01T00:00:00Z", s1)
+        assert (rec.last_seen, rec.last_scan_id) == ("2026-01-04T00:00:00Z", s2)
+        assert s.get_finding("0" * 16) is None
+        with pytest.raises(KeyError):
+            s.set_status("0" * 16, "open", by="x", reason="")
+        with pytest.raises(ValueError, match="unknown status"):
+            s.set_status(fid, "whatever", by="x", reason="")
+        assert "open" in STATUSES
+
+
+def test_findings_fall_back_to_the_stored_row_when_a_rule_is_gone(store: Store) -> None:
+    secret = "tok_" + "z9y8x7w6v5" * 2
+    sid = store.begin_scan(["."], RS, "python")
+    store.record_blob(sid, RS, blob(1), 10, [match(TOKEN, blob(1), secret)], RULES)
+    store.record_location(sid, ".", blob(1), file_loc("a"))
+    finish(store, sid)
+    [f] = store.findings_for_scan(sid, RS, {})
+    assert (f.rule_name, f.kind, f.provider, f.severity) == (
+        TOKEN.name,
+        TOKEN.kind,
+        TOKEN.provider,
+        TOKEN.severity,
+    )
+    # And the current rule wins when it is there.
+    louder = {TOKEN.id: Rule(**{**_rule_dict(TOKEN), "severity": Severity.CRITICAL})}
+    [f] = store.findings_for_scan(sid, RS, louder)
+    assert f.severity == Severity.CRITICAL
+
+
+def _rule_dict(rule: Rule) -> dict[str, object]:
+    return {name: getattr(rule, name) for name in Rule.__dataclass_fields__}
+
+
+def test_only_blobs_seen_in_the_scan_count(store: Store) -> None:
+    a, b = "tok_" + "a" * 10 + "1" * 10, "tok_" + "b" * 10 + "2" * 10
+    s1 = store.begin_scan(["one"], RS, "python")
+    store.record_blob(s1, RS, blob(1), 10, [match(TOKEN, blob(1), a)], RULES)
+    store.record_location(s1, "one", blob(1), file_loc("one/a"))
+    finish(store, s1)
+    s2 = store.begin_scan(["two"], RS, "python")
+    store.record_blob(s2, RS, blob(2), 10, [match(TOKEN, blob(2), b)], RULES)
+    store.record_location(s2, "two", blob(2), file_loc("two/b"))
+    finish(store, s2)
+    assert [f.preview for f in store.findings_for_scan(s2, RS, RULES)] == [preview(b)]
+    assert store.findings_for_scan(s2, "another-ruleset", RULES) == []
+
+
+def test_rescanning_a_blob_replaces_its_matches(store: Store) -> None:
+    old, new = "tok_" + "o" * 10 + "1" * 10, "tok_" + "n" * 10 + "2" * 10
+    s1 = store.begin_scan(["."], RS, "python")
+    store.record_blob(s1, RS, blob(1), 10, [match(TOKEN, blob(1), old)], RULES)
+    finish(store, s1)
+    s2 = store.begin_scan(["."], RS, "python")
+    store.record_blob(s2, RS, blob(1), 10, [match(TOKEN, blob(1), new, start=5)], RULES)
+    store.record_location(s2, ".", blob(1), file_loc("a"))
+    finish(store, s2)
+    assert [f.preview for f in store.findings_for_scan(s2, RS, RULES)] == [preview(new)]
+    assert store.count("matches") == 1
+
+
+def test_bad_records_are_refused(store: Store) -> None:
+    sid = store.begin_scan(["."], RS, "python")
+    with pytest.raises(ValueError, match="recorded under blob"):
+        store.record_blob(sid, RS, blob(1), 1, [match(TOKEN, blob(2), "tok_" + "x" * 20)], RULES)
+    with pytest.raises(ValueError, match="not in the ruleset"):
+        store.record_blob(sid, RS, blob(1), 1, [match(TOKEN, blob(1), "tok_" + "x" * 20)], {})
+    with pytest.raises(KeyError):
+        store.record_blob(999, RS, blob(1), 1, [], RULES)
+
+
+def test_undecodable_paths_and_nul_are_stored_safely(store: Store) -> None:
+    weird = "caf\udce9/\x00x.env"  # os.fsdecode of b"caf\xe9/..." plus a NUL
+    sid = store.begin_scan([weird], RS, "python")
+    store.record_blob(sid, RS, blob(1), 10, [match(TOKEN, blob(1), "tok_" + "w" * 20)], RULES)
+    store.record_location(sid, weird, blob(1), file_loc(weird))
+    finish(store, sid)
+    [f] = store.findings_for_scan(sid, RS, RULES)
+    assert f.locations[0].fields["path"] == "caf\\xe9/\\x00x.env"

@@ -1088,7 +1088,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--runs",
         type=int,
-        default=int(os.environ.get("NHIGUARD_BENCH_RUNS", 1)),
+        default=int(os.environ.get("NHIGUARD_BENCH_RUNS", 2)),
         help="timed runs after the warm-up; the best is kept (env NHIGUARD_BENCH_RUNS)",
     )
     ap.add_argument(

@@ -36,7 +36,7 @@ if [ -z "${NHIGUARD_TEST_PG_URL:-}" ]; then
   start_postgres || { echo "cannot start PostgreSQL: the PostgreSQL store tests need it" >&2; exit 1; }
 fi
 export NHIGUARD_SHARED="${NHIGUARD_SHARED:-$(cd .. && pwd)/shared}"
-export NHIGUARD_REQUIRE_PG=1
+export NHIGUARD_TEST_PG_REQUIRED=1
 
 $PY -m pytest -n 2 -q "$@"
 rc=$?

@@ -25,82 +25,201 @@ def openssh_body(cipher: bytes) -> str:
     def s(b: bytes) -> bytes:
         return len(b).to_bytes(4, "big") + b
 
-    raw = b"openssh-key-v1\x00" + s(cipher) + s(b"bcrypt" if cipher != b"none" else b"none") + s(b"")
+    raw = (
+        b"openssh-key-v1\x00" + s(cipher) + s(b"bcrypt" if cipher != b"none" else b"none") + s(b"")
+    )
     raw += (1).to_bytes(4, "big") + bytes(range(200))
     text = base64.b64encode(raw).decode()
     return "\n".join(text[i : i + 70] for i in range(0, len(text), 70))
 
 
 JWT_HEADER = b64url('{"alg":"HS256","typ":"JWT"}')
-JWT = JWT_HEADER + "." + b64url('{"sub":"svc-7Qk2","iat":1700000000}') + ".Xq9vL2mP8kR4tY6uB1nC5dE0gHjW3zA7"
-JWT_SAMPLE = JWT_HEADER + "." + b64url('{"sub":"1234567890","name":"John Doe","iat":1516239022}') + ".abcdefghijklmnop"
+JWT = (
+    JWT_HEADER
+    + "."
+    + b64url('{"sub":"svc-7Qk2","iat":1700000000}')
+    + ".Xq9vL2mP8kR4tY6uB1nC5dE0gHjW3zA7"
+)
+JWT_SAMPLE = (
+    JWT_HEADER
+    + "."
+    + b64url('{"sub":"1234567890","name":"John Doe","iat":1516239022}')
+    + ".abcdefghijklmnop"
+)
 
 # filter name -> (values it must drop, values it must keep)
 TABLE: dict[str, tuple[list[str], list[str]]] = {
     "placeholder": (
         [
-            "your-api-key-here", "xxxxxxxxxxxx", "changeme", "<token>", "********", "EXAMPLEKEY123",
-            "password", "null", "[PASSWORD]", "MY-PASSWORD", "db_password", "apitoken",
-            "secret123", "Admin@2024", "tiger", "aaaaaaaa", "p@ssw0rd", "test_password",
+            "your-api-key-here",
+            "xxxxxxxxxxxx",
+            "changeme",
+            "<token>",
+            "********",
+            "EXAMPLEKEY123",
+            "password",
+            "null",
+            "[PASSWORD]",
+            "MY-PASSWORD",
+            "db_password",
+            "apitoken",
+            "secret123",
+            "Admin@2024",
+            "tiger",
+            "aaaaaaaa",
+            "p@ssw0rd",
+            "test_password",
         ],
-        ["aIUnrNfVHdPyjWzUayWSz1gA95r2y8iCQO25RW44q0m", "Xk9#mP2$qLw8", "qfL8ZFN9okQb5Aot", "hunter2hunter2x"],
+        [
+            "aIUnrNfVHdPyjWzUayWSz1gA95r2y8iCQO25RW44q0m",
+            "Xk9#mP2$qLw8",
+            "qfL8ZFN9okQb5Aot",
+            "hunter2hunter2x",
+        ],
     ),
     "template": (
         [
-            "${DB_PASSWORD}", "$REDIS_PASS", "$SOME_BASH_VARIABLE", "{{ .pw }}", "{{.Values.pw}}", "%s",
-            "<password>", "%(password)s", "#{pw}", "%MONGO_PASSWORD%", "$(cat /run/secrets/pw)",
-            "{password}", "{0}", "__PASSWORD__", ":password", "%24%7BDB_PASSWORD%7D",
-            "process.env.TOKEN", "${{ secrets.TOKEN }}", "%s_upgrades", "@Microsoft.KeyVault(SecretUri=x)",
+            "${DB_PASSWORD}",
+            "$REDIS_PASS",
+            "$SOME_BASH_VARIABLE",
+            "{{ .pw }}",
+            "{{.Values.pw}}",
+            "%s",
+            "<password>",
+            "%(password)s",
+            "#{pw}",
+            "%MONGO_PASSWORD%",
+            "$(cat /run/secrets/pw)",
+            "{password}",
+            "{0}",
+            "__PASSWORD__",
+            ":password",
+            "%24%7BDB_PASSWORD%7D",
+            "process.env.TOKEN",
+            "${{ secrets.TOKEN }}",
+            "%s_upgrades",
+            "@Microsoft.KeyVault(SecretUri=x)",
         ],
-        ["qfL8ZFN9okQb5Aot", "p%40ssw0rd%21", "Xk9#mP2$qLw8", "fE#1%d=s3vbg=qM", "{927U2aT1yVPMm5n}"],
+        [
+            "qfL8ZFN9okQb5Aot",
+            "p%40ssw0rd%21",
+            "Xk9#mP2$qLw8",
+            "fE#1%d=s3vbg=qM",
+            "{927U2aT1yVPMm5n}",
+        ],
     ),
     "uuid": (
         ["4d1444e5-db57-4cb3-60ea-3014346dd808", "F17725ED-4F17-4E14-8DB1-39255540887B"],
         ["f17725ed4f174e148db139255540887b", "4d1444e5-db57-4cb3-60ea-3014346dd80"],
     ),
     "hash": (
-        ["f17725ed4f174e148db139255540887b", "8936659b8dd45c2a8d47ed79389082f70ae9eadd", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"],
-        ["f17725ed4f174e148db139255540887", "Xk9mP2qLw8f17725ed4f174e148db139", "f17725ed4f174E148db139255540887b"],
+        [
+            "f17725ed4f174e148db139255540887b",
+            "8936659b8dd45c2a8d47ed79389082f70ae9eadd",
+            "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08",
+        ],
+        [
+            "f17725ed4f174e148db139255540887",
+            "Xk9mP2qLw8f17725ed4f174e148db139",
+            "f17725ed4f174E148db139255540887b",
+        ],
     ),
     "code_reference": (
         [
-            "self.password", "os.environ['X']", "getPassword()", "config.db.password", "cfg->password",
-            "Settings::TOKEN", "uuid4().hex", "request.form.get('pw')", "f(g(x))", "opts?.token",
+            "self.password",
+            "os.environ['X']",
+            "getPassword()",
+            "config.db.password",
+            "cfg->password",
+            "Settings::TOKEN",
+            "uuid4().hex",
+            "request.form.get('pw')",
+            "f(g(x))",
+            "opts?.token",
         ],
-        ["veadCL8Sby90.WIJSbUGWBOWWcuaA5zbWVb2FaCo7du", "Summer.2024!", "qfL8ZFN9okQb5Aot", "Xk9#mP2$qLw8"],
+        [
+            "veadCL8Sby90.WIJSbUGWBOWWcuaA5zbWVb2FaCo7du",
+            "Summer.2024!",
+            "qfL8ZFN9okQb5Aot",
+            "Xk9#mP2$qLw8",
+        ],
     ),
     "path": (
-        ["/run/secrets/db_password", "./certs/server.key", "~/.ssh/id_ed25519", "C:\\keys\\app.pfx", "tls.key", "secrets/db.txt", "/key.pem"],
+        [
+            "/run/secrets/db_password",
+            "./certs/server.key",
+            "~/.ssh/id_ed25519",
+            "C:\\keys\\app.pfx",
+            "tls.key",
+            "secrets/db.txt",
+            "/key.pem",
+        ],
         ["/9Jk3lmP0qRzX", "Ab3/xyZ9+Kq2/Lm4=", "qfL8ZFN9okQb5Aot", "a/b"],
     ),
     "reference": (
         [
-            "https://vault.internal/v1/secret/db", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db",
-            "op://vault/item/password", "projects/p1/secrets/db/versions/latest", "ops@example.com",
-            "vault:secret/data/app#password", "db.internal.svc", "Xk9mP2qLw8@smtp.sendgrid.net:587",
+            "https://vault.internal/v1/secret/db",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db",
+            "op://vault/item/password",
+            "projects/p1/secrets/db/versions/latest",
+            "ops@example.com",
+            "vault:secret/data/app#password",
+            "db.internal.svc",
+            "Xk9mP2qLw8@smtp.sendgrid.net:587",
         ],
         ["qfL8ZFN9okQb5Aot", "Xk9#mP2$qLw8", "user:pass@", "P@ssw0rd.2024x"],
     ),
     "hashed_or_encrypted": (
         [
-            "$2b$12$KIXQJQ1ZQfL8ZFN9okQb5AotaIUnrNfVHdPyjWzUayWSz1gA95r2", "$6$rounds=5000$salt$abc",
-            "pbkdf2_sha256$260000$salt$hash", "{SSHA}K8Xw2mP9qL", "ENC[AES256_GCM,data:abc,iv:def]",
-            "ENC(Xk9mP2qLw8)", "{cipher}AQA7Y2hhbmdlbWU", "vault:v1:Xk9mP2qLw8", "sha256:9f86d081884c7d65",
+            "$2b$12$KIXQJQ1ZQfL8ZFN9okQb5AotaIUnrNfVHdPyjWzUayWSz1gA95r2",
+            "$6$rounds=5000$salt$abc",
+            "pbkdf2_sha256$260000$salt$hash",
+            "{SSHA}K8Xw2mP9qL",
+            "ENC[AES256_GCM,data:abc,iv:def]",
+            "ENC(Xk9mP2qLw8)",
+            "{cipher}AQA7Y2hhbmdlbWU",
+            "vault:v1:Xk9mP2qLw8",
+            "sha256:9f86d081884c7d65",
             "{COQLCE6DU6GtcS5P=}",
         ],
         ["qfL8ZFN9okQb5Aot", "$uperSecret1", "Xk9#mP2$qLw8", "{927U2aT1yVPMm5n"],
     ),
     "low_randomness": (
         [
-            "combination", "must", "downgrades", "db-credentials-v2", "must_be_changed", "MyAppName",
-            "REVISION_SCRIPT_FILENAME", "index_info", "12345678", "abcabcabc", "1a2b3c4d5e", "-2147417796",
-            "SSHPrivateKeyTypes", "PKCS7PrivateKeyTypes", "function_invoke_role", "hunter2hunter2",
-            "abcxyz123", "#add-password", "thisismypassword", "Proxy-Authorization", "open_sesame",
+            "combination",
+            "must",
+            "downgrades",
+            "db-credentials-v2",
+            "must_be_changed",
+            "MyAppName",
+            "REVISION_SCRIPT_FILENAME",
+            "index_info",
+            "12345678",
+            "abcabcabc",
+            "1a2b3c4d5e",
+            "-2147417796",
+            "SSHPrivateKeyTypes",
+            "PKCS7PrivateKeyTypes",
+            "function_invoke_role",
+            "hunter2hunter2",
+            "abcxyz123",
+            "#add-password",
+            "thisismypassword",
+            "Proxy-Authorization",
+            "open_sesame",
         ],
         [
-            "aIUnrNfVHdPyjWzUayWSz1gA95r2y8iCQO25RW44q0m", "vzihlaquknriqlht", "Xk9#mP2$qL", "OAuth2Tkn9x",
-            "QxTrWpLm", "f17725ed4f174e148db139255540887b", "abuser123456", "Summer2024", "aB3_xY9-kLm",
-            "3fea6af1349166ea", "Prestigitariu$",
+            "aIUnrNfVHdPyjWzUayWSz1gA95r2y8iCQO25RW44q0m",
+            "vzihlaquknriqlht",
+            "Xk9#mP2$qL",
+            "OAuth2Tkn9x",
+            "QxTrWpLm",
+            "f17725ed4f174e148db139255540887b",
+            "abuser123456",
+            "Summer2024",
+            "aB3_xY9-kLm",
+            "3fea6af1349166ea",
+            "Prestigitariu$",
         ],
     ),
     "jwt_value": (
@@ -109,7 +228,8 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
     ),
     "not_jwt": (
         [
-            b64url('{"v":1,"n":"x"}') + ".eyJhIjoxfQ.Xq9vL2mP8kR4tY6uB1nC5dE0gHjW",  # not a JOSE header
+            b64url('{"v":1,"n":"x"}')
+            + ".eyJhIjoxfQ.Xq9vL2mP8kR4tY6uB1nC5dE0gHjW",  # not a JOSE header
             JWT_HEADER + "." + b64url("not json") + ".Xq9vL2mP8kR4tY6uB1nC5dE0gHjW",
             "eyJhbGciOi",
         ],
@@ -121,13 +241,21 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
     ),
     "not_userpass": (
         [
-            b64("Aladdin:open sesame"), b64("browser:"), b64("no colon here"), b64("user:${PASSWORD}"),
-            b64("admin:admin"), b64("user:changeme"), b64('{"alg":"HS256","typ":"JWT"}'), "%%%notbase64",
+            b64("Aladdin:open sesame"),
+            b64("browser:"),
+            b64("no colon here"),
+            b64("user:${PASSWORD}"),
+            b64("admin:admin"),
+            b64("user:changeme"),
+            b64('{"alg":"HS256","typ":"JWT"}'),
+            "%%%notbase64",
             b64("ci:ab"),
         ],
         [
-            b64("deploy:Xk9#mP2$qLw8"), b64("api:key-3ax6xnjp29jd6fds4gc373sgvjxteol0"),
-            b64("sk_live_aIUnrNfVHdPyjWzUayWSz1:"), b64("_json_key:{\n  \"type\": \"service_account\"\n}"),
+            b64("deploy:Xk9#mP2$qLw8"),
+            b64("api:key-3ax6xnjp29jd6fds4gc373sgvjxteol0"),
+            b64("sk_live_aIUnrNfVHdPyjWzUayWSz1:"),
+            b64('_json_key:{\n  "type": "service_account"\n}'),
         ],
     ),
     "not_base64": (
@@ -135,7 +263,13 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
         [b64("Xk9#mP2$qLw8"), b64("qfL8ZFN9okQb5Aot")],
     ),
     "pem_placeholder": (
-        ["MIIEpAIBAAKCAQEA", "EXAMPLEKEY" * 10, "A" * 64, "x" * 80, "THISISNOTAREALPRIVATEKEYEXAMPLEONLY" * 2],
+        [
+            "MIIEpAIBAAKCAQEA",
+            "EXAMPLEKEY" * 10,
+            "A" * 64,
+            "x" * 80,
+            "THISISNOTAREALPRIVATEKEYEXAMPLEONLY" * 2,
+        ],
         [
             "ZdRKbRuSmB2x4+M0a6mQySnbjBAQ+P9KtZPbolsdB3/gPTyEruk5gvJw/n6GFFWF\n"
             "CiOUNdk/0khfK2oz/FcGbIoPe6u64xXlY+OdhCS2oDrXdj7hCdR1m3uxjwq7OT5B",
@@ -184,7 +318,13 @@ def test_unknown_filters() -> None:
 
 @pytest.mark.parametrize(
     ("text", "low", "high"),
-    [("", 0.0, 0.0), ("aaaa", 0.0, 0.0), ("ab", 1.0, 1.0), ("abcd", 2.0, 2.0), ("qfL8ZFN9okQb5Aot", 3.7, 4.0)],
+    [
+        ("", 0.0, 0.0),
+        ("aaaa", 0.0, 0.0),
+        ("ab", 1.0, 1.0),
+        ("abcd", 2.0, 2.0),
+        ("qfL8ZFN9okQb5Aot", 3.7, 4.0),
+    ],
 )
 def test_shannon_entropy(text: str, low: float, high: float) -> None:
     assert low <= F.shannon_entropy(text) <= high

@@ -120,3 +120,25 @@ def test_hyperscan_rejected_pattern_falls_back_to_keywords():
 def test_binary_and_invalid_utf8_do_not_crash(engine, junk):
     m = Matcher([rule("t.tok", r"\b(tok_[a-z0-9]{12})\b")], use_hyperscan=engine == "hyperscan")
     assert scan(m, junk + b" tok_abc123def456 " + junk)[0].rule_id == "t.tok"
+
+
+def test_structural_beats_generic_on_same_span(engine):
+    rules = [
+        rule("c.npmrc", r"_authToken=(\S{8,})", keywords=("_authtoken",), provider="config"),
+        rule("g.any", r"(?i)token=(\S{8,})", keywords=("token",), provider="generic"),
+    ]
+    m = Matcher(rules, use_hyperscan=engine == "hyperscan")
+    assert [h.rule_id for h in scan(m, "//reg/:_authToken=Zq8vLm2xRt77")] == ["c.npmrc"]
+
+
+def test_private_key_fingerprint_ignores_line_endings(builtin_rules, engine):
+    import base64
+    import os
+
+    body = base64.b64encode(os.urandom(600)).decode()
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    pem = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END RSA PRIVATE KEY-----\n"
+    m = Matcher(builtin_rules, use_hyperscan=engine == "hyperscan")
+    lf = {h.fingerprint for h in scan(m, pem)}
+    crlf = {h.fingerprint for h in scan(m, pem.replace("\n", "\r\n"))}
+    assert lf and lf == crlf

@@ -80,44 +80,38 @@ def cli(ctx: click.Context, config: str | None) -> None:
     ctx.obj["config"] = config
 
 
-@cli.command()
-@click.argument("targets", nargs=-1, required=True)
-@click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Report format [default: table].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Write the report to FILE instead of stdout.")
-@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), help="Lowest severity that makes the exit code 1 [default: info, i.e. any finding].")
-@click.option("--full/--incremental", default=None, help="Rescan blobs the store has already scanned with this ruleset.")
-@click.option("--all-objects", is_flag=True, default=None, help="git: also scan unreachable objects (deleted branches, amended commits).")
-@click.option("--since", metavar="REF", help="git: scan only blobs introduced in commits after REF.")
-@click.option("--staged", is_flag=True, default=None, help="git: scan only the staged changes (pre-commit).")
-@click.option("--no-history", is_flag=True, default=None, help="Scan git work trees as plain directories.")
-@click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Directories: skip files matched by .gitignore.")
-@click.option("--max-file-size", metavar="SIZE", help="Skip files larger than SIZE [default: 50MB].")
-@click.option("--scan-binary", is_flag=True, default=None, help="Also scan files that look binary.")
-@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable).")
-@click.option("--disable-rule", "disable_rules", multiple=True, help="Rule id to turn off (repeatable).")
-@click.option("--only-custom-rules", is_flag=True, default=None, help="Use only the rule files given with --rules.")
-@click.option("--show-secrets", is_flag=True, default=None, help="Put raw secret values in the report (never in the store).")
-@click.option("-j", "--jobs", type=int, help="Worker processes [default: all cores].")
-@click.option("--engine", type=click.Choice(["auto", "hyperscan", "python"]), help="Matching engine [default: auto].")
-@click.option("--progress", type=click.Choice(["auto", "on", "off"]), help="Progress bar on stderr [default: auto].")
-@click.pass_context
-def scan(ctx: click.Context, targets: tuple[str, ...], fmt: str | None, output: str | None, **flags: Any) -> None:
-    """Scan directories, files, git repositories or stdin (-) for secrets.
+SCAN_OPTIONS = [
+    click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db]."),
+    click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), help="Lowest severity that makes the exit code 1 [default: info, i.e. any finding]."),
+    click.option("--full/--incremental", default=None, help="Rescan blobs the store has already scanned with this ruleset."),
+    click.option("--all-objects", is_flag=True, default=None, help="git: also scan unreachable objects (deleted branches, amended commits)."),
+    click.option("--since", metavar="REF", help="git: scan only blobs introduced in commits after REF."),
+    click.option("--staged", is_flag=True, default=None, help="git: scan only the staged changes (pre-commit)."),
+    click.option("--no-history", is_flag=True, default=None, help="Scan git work trees as plain directories."),
+    click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Directories: skip files matched by .gitignore."),
+    click.option("--max-file-size", metavar="SIZE", help="Skip files larger than SIZE [default: 50MB]."),
+    click.option("--scan-binary", is_flag=True, default=None, help="Also scan files that look binary."),
+    click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable)."),
+    click.option("--disable-rule", "disable_rules", multiple=True, help="Rule id to turn off (repeatable)."),
+    click.option("--only-custom-rules", is_flag=True, default=None, help="Use only the rule files given with --rules."),
+    click.option("-j", "--jobs", type=int, help="Worker processes [default: all cores]."),
+    click.option("--engine", type=click.Choice(["auto", "hyperscan", "python"]), help="Matching engine [default: auto]."),
+    click.option("--progress", type=click.Choice(["auto", "on", "off"]), help="Progress bar on stderr [default: auto]."),
+]
 
-    \b
-    Examples:
-      nhiguard scan .                       # work tree + full git history
-      nhiguard scan repo.git --all-objects  # bare repository, unreachable objects too
-      nhiguard scan . --since origin/main -f sarif -o results.sarif
-      cat build.log | nhiguard scan -
-    """
+
+def scan_options(fn):
+    for opt in reversed(SCAN_OPTIONS):
+        fn = opt(fn)
+    return fn
+
+
+def _run(ctx: click.Context, targets: tuple[str, ...], flags: dict[str, Any]):
+    """Scan with the settings from config, environment and flags; returns (settings, rules, outcome)."""
     settings = _settings(ctx, **flags)
     rules = _load_rules(settings)
     from nhiguard.cli.progress import progress_reporter
     from nhiguard.engine.pipeline import InputError, run_scan
-    from nhiguard.model import Severity
-    from nhiguard.report.results import ScanResults
 
     store = _open_store(settings)
     try:
@@ -127,24 +121,120 @@ def scan(ctx: click.Context, targets: tuple[str, ...], fmt: str | None, output: 
         _fail(str(exc))
     finally:
         store.close()
-    results = ScanResults(
-        tool_version=__version__,
-        stats=outcome.stats,
-        findings=outcome.findings,
-        rules={r.id: r for r in rules},
-        show_secrets=settings.show_secrets,
-    )
-    _write_report(results, fmt or "table", output)
-    threshold = Severity.parse(settings.fail_on)
-    failing = [f for f in outcome.findings if f.severity >= threshold and f.status == "open"]
+    return settings, rules, outcome
+
+
+def _report_errors(outcome) -> None:
     if outcome.stats.errors:
         click.echo(
             f"nhiguard: {len(outcome.stats.errors)} part(s) of the input could not be read; "
             "see the report's errors",
             err=True,
         )
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Report format [default: table].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Write the report to FILE instead of stdout.")
+@click.option("--baseline", type=click.Path(dir_okay=False), help="Report only findings that are not in this baseline file.")
+@click.option("--show-secrets", is_flag=True, default=None, help="Put raw secret values in the report (never in the store).")
+@scan_options
+@click.pass_context
+def scan(ctx: click.Context, targets: tuple[str, ...], fmt: str | None, output: str | None, baseline: str | None, **flags: Any) -> None:
+    """Scan directories, files, git repositories or stdin (-) for secrets.
+
+    \b
+    Examples:
+      nhiguard scan .                       # work tree + full git history
+      nhiguard scan repo.git --all-objects  # bare repository, unreachable objects too
+      nhiguard scan . --since origin/main -f sarif -o results.sarif
+      nhiguard scan . --baseline .nhiguard-baseline.json   # only new findings
+      cat build.log | nhiguard scan -
+    """
+    base = None
+    if baseline:
+        from pathlib import Path
+
+        from nhiguard.remediate import baseline as bl
+
+        pre = _settings(ctx, **flags)
+        try:
+            base = bl.read(Path(baseline), pre.fingerprint_key_bytes)
+        except bl.BaselineError as exc:
+            _fail(str(exc))
+    settings, rules, outcome = _run(ctx, targets, flags)
+    from nhiguard.model import Severity
+    from nhiguard.report.results import ScanResults
+
+    findings = base.new_findings(outcome.findings) if base is not None else outcome.findings
+    results = ScanResults(
+        tool_version=__version__,
+        stats=outcome.stats,
+        findings=findings,
+        rules={r.id: r for r in rules},
+        show_secrets=settings.show_secrets,
+    )
+    _write_report(results, fmt or "table", output)
+    threshold = Severity.parse(settings.fail_on)
+    failing = [f for f in findings if f.severity >= threshold and f.status == "open"]
+    _report_errors(outcome)
+    if outcome.stats.errors:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_FINDINGS if failing else EXIT_CLEAN)
+
+
+@cli.group()
+def baseline() -> None:
+    """Accept today's findings so that scans report only new ones."""
+
+
+@baseline.command("create")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=".nhiguard-baseline.json", show_default=True, help="Baseline file to write.")
+@scan_options
+@click.pass_context
+def baseline_create(ctx: click.Context, targets: tuple[str, ...], output: str, **flags: Any) -> None:
+    """Scan TARGETS and write every finding to a baseline file (no raw secrets).
+
+    \b
+    Example:
+      nhiguard baseline create . && git add .nhiguard-baseline.json
+    """
+    from pathlib import Path
+
+    from nhiguard.remediate import baseline as bl
+
+    settings, _, outcome = _run(ctx, targets, flags)
+    b = bl.from_findings(outcome.findings, settings.fingerprint_key_bytes)
+    bl.write(b, Path(output))
+    click.echo(f"wrote {len(b.entries)} finding(s) to {output}", err=True)
+    _report_errors(outcome)
+    sys.exit(EXIT_ERROR if outcome.stats.errors else EXIT_CLEAN)
+
+
+@baseline.command("update")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--baseline", "path", type=click.Path(dir_okay=False, exists=True), default=".nhiguard-baseline.json", show_default=True)
+@scan_options
+@click.pass_context
+def baseline_update(ctx: click.Context, targets: tuple[str, ...], path: str, **flags: Any) -> None:
+    """Scan TARGETS and drop baseline entries that are no longer found."""
+    from pathlib import Path
+
+    from nhiguard.remediate import baseline as bl
+
+    pre = _settings(ctx, **flags)
+    try:
+        old = bl.read(Path(path), pre.fingerprint_key_bytes)
+    except bl.BaselineError as exc:
+        _fail(str(exc))
+    _, _, outcome = _run(ctx, targets, flags)
+    new = old.pruned(outcome.findings)
+    bl.write(new, Path(path))
+    click.echo(f"{path}: kept {len(new.entries)}, pruned {len(old.entries) - len(new.entries)}", err=True)
+    _report_errors(outcome)
+    sys.exit(EXIT_ERROR if outcome.stats.errors else EXIT_CLEAN)
 
 
 @cli.group()

@@ -110,7 +110,9 @@ def is_uuid(secret: str) -> bool:
     return bool(_UUID.match(secret))
 
 
-_HASH_LIKE = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9A-F]{32}|[0-9A-F]{40}|[0-9A-F]{64})$")
+_HASH_LIKE = re.compile(
+    r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9A-F]{32}|[0-9A-F]{40}|[0-9A-F]{64})$"
+)
 
 
 @register("hash")
@@ -136,7 +138,9 @@ def _randomish(word: str) -> bool:
     """A generated-looking identifier segment (mixed case and digits, or long and varied),
     unless it reads as words (`CloudFrontOriginAccessIdentityList`, `X25519PrivateKey`)."""
     classes = sum(bool(re.search(p, word)) for p in ("[a-z]", "[A-Z]", "[0-9]"))
-    varied = (len(word) >= 12 and classes == 3) or (len(word) >= 20 and shannon_entropy(word) >= 4.0)
+    varied = (len(word) >= 12 and classes == 3) or (
+        len(word) >= 20 and shannon_entropy(word) >= 4.0
+    )
     if not varied or _is_identifier(word):
         return False
     return not any(len(h) >= 5 and h.isalpha() and _pronounceable(h) for h in _HUMP.findall(word))
@@ -255,11 +259,11 @@ def _is_identifier(s: str) -> bool:
     if not parts:
         return True
     humps: list[str] = []
-    for p in parts:
-        h = _humps(p)
-        if h is None:
+    for part in parts:
+        part_humps = _humps(part)
+        if part_humps is None:
             return False
-        humps += h
+        humps += part_humps
     if len(humps) > 8 or sum(len(h) for h in humps) < 3 * len(humps):
         return False
     max_digits = 4 if len(parts) > 1 else 2
@@ -280,7 +284,7 @@ def _sequential(s: str) -> bool:
     """`abcdefgh`, `abcxyz123`, `1a2b3c4d`, `zyxw9876`: 70% steps of one, at stride 1 or 2."""
     codes = [ord(c) for c in s]
     for stride in (1, 2):
-        pairs = [(a, b) for a, b in zip(codes, codes[stride:])]
+        pairs = list(zip(codes, codes[stride:], strict=False))
         steps = sum(1 for a, b in pairs if abs(b - a) == 1)
         if pairs and steps * 10 >= 7 * len(pairs):
             return True
@@ -456,7 +460,9 @@ def is_openssh_unencrypted(secret: str) -> bool:
 @register("letters_only")
 def is_letters_only(secret: str) -> bool:
     """Plain words (camelCase or snake_case identifiers) rather than random values."""
-    return bool(re.fullmatch(r"[A-Za-z_-]+", secret)) and not re.search(r"[A-Z].*[A-Z].*[A-Z]", secret[1:])
+    return bool(re.fullmatch(r"[A-Za-z_-]+", secret)) and not re.search(
+        r"[A-Z].*[A-Z].*[A-Z]", secret[1:]
+    )
 
 
 @register("no_digit")

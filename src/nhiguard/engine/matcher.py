@@ -165,10 +165,13 @@ class Matcher:
         hs_db: tuple[bytes | None, tuple[int, ...]] | None = None,
     ) -> None:
         self.rules = list(rules)
-        self.compiled = [compile_rule(r) for r in self.rules]
+        for r in self.rules:  # fail fast on unknown filters; regexes compile lazily
+            if F.unknown_filters(r.filters):
+                compile_rule(r)
+        self._compiled: list[_Compiled | None] = [None] * len(self.rules)
+        self._keywords = [tuple(k.encode() for k in r.keywords) for r in self.rules]
         self.key = fingerprint_key
         self.show_secrets = show_secrets
-        self._by_id = {c.rule.id: c for c in self.compiled}
         if use_hyperscan is None:
             use_hyperscan = hyperscan_available()
         self.use_hyperscan = use_hyperscan
@@ -200,23 +203,30 @@ class Matcher:
             if self._db is not None:
                 self._db.scan(data, match_event_handler=on_match)
             for idx, end in hits.items():
-                out[idx] = max(0, end - self.compiled[idx].rule.max_length - 1)
+                out[idx] = max(0, end - self.rules[idx].max_length - 1)
             lowered = None
             for idx in self._always:
                 if lowered is None:
                     lowered = data.lower()
-                if self._keyword_in(self.compiled[idx], lowered):
+                if self._keyword_in(self._keywords[idx], lowered):
                     out[idx] = 0
             return out
         lowered = data.lower()
-        for idx, c in enumerate(self.compiled):
-            if self._keyword_in(c, lowered):
+        for idx, kws in enumerate(self._keywords):
+            if self._keyword_in(kws, lowered):
                 out[idx] = 0
         return out
 
     @staticmethod
-    def _keyword_in(c: _Compiled, lowered: bytes) -> bool:
-        return not c.keywords or any(k in lowered for k in c.keywords)
+    def _keyword_in(keywords: tuple[bytes, ...], lowered: bytes) -> bool:
+        return not keywords or any(k in lowered for k in keywords)
+
+    def compiled(self, idx: int) -> _Compiled:
+        """The rule's regex, compiled on first use: most rules never fire in a small scan."""
+        c = self._compiled[idx]
+        if c is None:
+            c = self._compiled[idx] = compile_rule(self.rules[idx])
+        return c
 
     # -- stage 2 ---------------------------------------------------------------------------
     def scan(self, blob_id: str, data: bytes) -> list[Match]:
@@ -238,7 +248,7 @@ class Matcher:
     def _scan_chunk(self, blob_id: str, data: bytes, base: int, lines: _LineIndex) -> list[Match]:
         raw: list[tuple[_Compiled, int, int, bytes]] = []
         for idx, pos in sorted(self._candidates(data).items()):
-            c = self.compiled[idx]
+            c = self.compiled(idx)
             for m in c.regex.finditer(data, pos):
                 secret = m.group(c.group)
                 if not secret:
@@ -272,7 +282,7 @@ class Matcher:
         fps: dict[str, list[str]] = {}
         items = []
         for c, s, e, secret in raw:
-            fp = fingerprint(secret, self.key)
+            fp = fingerprint(_canonical(c.rule, secret), self.key)
             fps.setdefault(c.rule.id, []).append(fp)
             items.append((c, s, e, secret, fp))
         out = []
@@ -307,16 +317,24 @@ def is_contextual(rule: Rule) -> bool:
     return rule.provider in CONTEXTUAL_PROVIDERS
 
 
+def _rank(rule: Rule) -> int:
+    """How well a rule names what it finds: provider format > structural place > generic."""
+    if not is_contextual(rule):
+        return 2
+    return 0 if rule.provider == "generic" else 1
+
+
 def _drop_generic_overlaps(raw):
-    """Drop contextual hits whose secret span overlaps a provider rule's secret span."""
-    specific = [(s, e) for c, s, e, _ in raw if not is_contextual(c.rule)]
-    if not specific:
+    """Drop a hit whose secret span overlaps the span of a better-naming rule's hit."""
+    if len({_rank(c.rule) for c, *_ in raw}) < 2:
         return raw
+    ranked = [(_rank(c.rule), s, e) for c, s, e, _ in raw]
     return [
         item
         for item in raw
-        if not is_contextual(item[0].rule)
-        or not any(s < item[2] and item[1] < e for s, e in specific)
+        if not any(
+            r > _rank(item[0].rule) and s < item[2] and item[1] < e for r, s, e in ranked
+        )
     ]
 
 
@@ -324,6 +342,17 @@ def line_column(data: bytes, offset: int) -> tuple[int, int]:
     """1-based line and column of a byte offset."""
     line_start = data.rfind(b"\n", 0, offset) + 1
     return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+_WS = re.compile(rb"\s+")
+
+
+def _canonical(rule: Rule, secret: bytes) -> bytes:
+    """The form of a secret that is fingerprinted: a key block is the same key whatever its
+    line endings or wrapping, so whitespace inside key material does not count."""
+    if "private_key" in rule.kind:
+        return _WS.sub(b"", secret)
+    return secret
 
 
 class _LineIndex:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 
-from nhiguard.engine.matcher import build_hyperscan_db, hyperscan_available
+from nhiguard.engine.matcher import build_hyperscan_db, hyperscan_available, is_contextual
 from nhiguard.engine.worker import BlobResult, BlobTask, Worker, WorkerConfig, init_process, run_in_process
 from nhiguard.model import Finding, Rule, ScanError, ScanStats, StdinProvenance
 from nhiguard.rules.loader import ruleset_hash
@@ -87,7 +87,7 @@ def hyperscan_db_cached(rules: list[Rule], rs_hash: str) -> tuple[bytes | None, 
 
 @dataclass
 class _Target:
-    name: str  # as the user gave it
+    name: str  # stable key of the target: a repository's git dir, or a real path
     items: Iterable[SourceItem | ScanError]
     git: object | None = None  # the GitSource, to record walked commits afterwards
     carry_forward: bool = False
@@ -123,14 +123,16 @@ def open_targets(targets: list[str], settings: Settings, store) -> list[_Target]
                 )
             except ValueError as exc:
                 raise InputError(f"{t}: {exc}") from None
-            out.append(_Target(t, src.items(), git=src if history_mode else None, carry_forward=history_mode))
+            # keyed by the repository, not the spelling of the path, so history carries forward
+            out.append(_Target(src.repo_key, src.items(), git=src if history_mode else None,
+                               carry_forward=history_mode))
             continue
         if settings.staged or settings.since:
             raise InputError(f"{t}: --staged and --since need a git repository")
         src = FilesystemSource(
             t, max_file_size=settings.max_file_size, respect_gitignore=settings.respect_gitignore
         )
-        out.append(_Target(t, src.items()))
+        out.append(_Target(os.path.realpath(t), src.items()))
     return out
 
 
@@ -299,6 +301,9 @@ def run_scan(
     findings = store.findings_for_scan(scan_id, rs_hash, run.rules)
     for f in findings:
         f.secret = run.secrets.get(f.fingerprint)
+        rule = run.rules.get(f.rule_id)
+        # a secret known by its own format is surer than one known by where it sits
+        f.confidence = "medium" if rule is not None and is_contextual(rule) else "high"
     return ScanOutcome(scan_id, run.stats, findings, run.secrets)
 
 

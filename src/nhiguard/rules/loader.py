@@ -109,11 +109,73 @@ def parse_rule(raw: dict[str, Any], provider: str, where: str) -> Rule:
     )
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster
+_PARSED: dict[tuple[str, str], list[Rule]] = {}  # (path, content hash) -> rules, per process
+
+
+def _cache_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nhiguard"
+
+
 def load_rule_file(path: Path) -> list[Rule]:
+    """Parse one rule file; parsed files are cached (in memory and on disk) by content hash."""
     where = str(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raw_bytes = path.read_bytes()
+    except OSError as exc:
+        raise RuleError(f"{where}: cannot read rule file: {exc.strerror}") from None
+    key = (where, hashlib.sha256(raw_bytes).hexdigest()[:24])
+    if key in _PARSED:
+        return _PARSED[key]
+    cached = _read_disk_cache(key)
+    if cached is None:
+        cached = _parse_rule_file(path, raw_bytes)
+        _write_disk_cache(key, cached)
+    _PARSED[key] = cached
+    return cached
+
+
+def _disk_cache_path(key: tuple[str, str]) -> Path:
+    name = hashlib.sha256(f"{key[0]}\0{key[1]}\0{_FORMAT_VERSION}".encode()).hexdigest()[:32]
+    return _cache_dir() / "rules" / f"{name}.pickle"
+
+
+_FORMAT_VERSION = "1"
+
+
+def _read_disk_cache(key: tuple[str, str]) -> list[Rule] | None:
+    import pickle
+
+    try:
+        with open(_disk_cache_path(key), "rb") as fh:
+            rules = pickle.load(fh)
+    except Exception:  # noqa: BLE001 - a missing or stale cache is simply rebuilt
+        return None
+    return rules if isinstance(rules, list) and all(isinstance(r, Rule) for r in rules) else None
+
+
+def _write_disk_cache(key: tuple[str, str], rules: list[Rule]) -> None:
+    import os
+    import pickle
+
+    path = _disk_cache_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(rules, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _parse_rule_file(path: Path, raw_bytes: bytes) -> list[Rule]:
+    where = str(path)
+    try:
+        doc = yaml.load(raw_bytes.decode("utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - safe loader
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise RuleError(f"{where}: cannot read rule file: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         raise RuleError(f"{where}: expected a mapping with a 'rules' list")

@@ -83,6 +83,10 @@ def prepare_sqlite_file(path: Path) -> None:
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Python's sqlite3 module opens transactions only before DML, so DDL (migrations) would
+    # run outside them. Take transaction control away from it; _sqlite_on_begin emits BEGIN
+    # whenever SQLAlchemy starts a transaction (SQLAlchemy's documented recipe).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     try:
         # WAL: readers (reports, the web UI) do not block the single writer, and vice versa.
@@ -96,6 +100,10 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.execute("PRAGMA temp_store=MEMORY")
     finally:
         cur.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url_or_path: str | os.PathLike[str], **kwargs: Any) -> Engine:
@@ -112,6 +120,7 @@ def make_engine(url_or_path: str | os.PathLike[str], **kwargs: Any) -> Engine:
             kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
     else:
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
@@ -136,8 +145,3 @@ def insert(engine_or_dialect_name: Engine | str, table: Table) -> Any:
     if name == "postgresql":
         return postgresql.insert(table)
     raise StoreError(f"unsupported store backend {name!r}")
-
-
-def insert_or_ignore(name: Engine | str, table: Table) -> Any:
-    """INSERT that skips rows whose primary or unique key already exists."""
-    return insert(name, table).on_conflict_do_nothing()

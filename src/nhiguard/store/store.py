@@ -19,6 +19,7 @@ A Store is not thread-safe; give each reader thread or process its own Store.
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     Text,
     and_,
     bindparam,
@@ -40,10 +42,10 @@ from sqlalchemy import (
 )
 
 import nhiguard
-from nhiguard.model import Finding, Location, Match, Rule, ScanStats, Severity
+from nhiguard.model import Finding, Location, Match, Rule, ScanError, ScanStats, Severity
 from nhiguard.store import migrate
 from nhiguard.store.bulk import BulkInsert
-from nhiguard.store.database import insert, insert_or_ignore, make_engine
+from nhiguard.store.database import insert, make_engine
 from nhiguard.store.ids import canonical_json, finding_id, location_key
 from nhiguard.store.schema import (
     findings,
@@ -64,6 +66,9 @@ DEFAULT_FLUSH_ROWS = 20_000
 
 #: Longest IN (...) list sent in one statement (SQLite's old limit is 999 variables).
 IN_CHUNK = 500
+
+#: Rows written after which finish_scan refreshes PostgreSQL's planner statistics.
+_ANALYZE_AFTER_ROWS = 10_000
 
 #: Up to this many matched blobs, findings_for_scan fetches their places by key.
 _FEW_BLOBS = 4 * IN_CHUNK
@@ -225,6 +230,7 @@ class Store:
         self._places: dict[str, tuple[Any, ...]] = {}
         self._sightings: dict[tuple[int, str], tuple[int, str, str]] = {}
         self._pending = 0
+        self._written = 0  # rows flushed since the last ANALYZE (PostgreSQL)
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -232,7 +238,7 @@ class Store:
     @classmethod
     def open(
         cls,
-        url_or_path: str,
+        url_or_path: str | os.PathLike[str],
         *,
         flush_rows: int = DEFAULT_FLUSH_ROWS,
         clock: Clock = _utcnow,
@@ -296,7 +302,9 @@ class Store:
                     errors=[],
                 )
             )
-            scan_id = int(result.inserted_primary_key[0])
+            pk = result.inserted_primary_key
+            assert pk is not None
+            scan_id = int(pk[0])
         self._remember_start(scan_id, started)
         return scan_id
 
@@ -308,6 +316,12 @@ class Store:
         ]
         with self.engine.begin() as conn:
             self._flush(conn)
+            if self._dialect == "postgresql" and self._written >= _ANALYZE_AFTER_ROWS:
+                # Fresh statistics before the queries that follow: right after a big load,
+                # autovacuum has not analysed yet and the planner would guess tiny tables.
+                for table in (findings, scanned_blobs, matches, locations, scan_locations):
+                    conn.exec_driver_sql(f"ANALYZE {table.name}")
+                self._written = 0
             row = conn.execute(
                 select(scans.c.ruleset_hash, scans.c.started_at).where(scans.c.id == scan_id)
             ).one_or_none()
@@ -505,7 +519,9 @@ class Store:
             )
             # Places already linked are dropped by ON CONFLICT; rowcount counts the rest.
             result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
-            return max(0, int(result.rowcount))
+            carried = max(0, int(result.rowcount))
+        self._written += carried
+        return carried
 
     # ------------------------------------------------------------------ flushing
 
@@ -518,46 +534,10 @@ class Store:
     def _bulk(self, name: str) -> BulkInsert:
         """The compiled bulk INSERT for one of the writer's tables (built once per Store)."""
         bulk = self._bulk_inserts.get(name)
-        if bulk is not None:
-            return bulk
-        d = self._dialect
-        if name == "findings":
-            ins = insert(d, findings)
-            stmt = ins.on_conflict_do_update(
-                index_elements=[findings.c.id],
-                set_={
-                    # Rule facts follow the rule; triage and first_seen stay as they were.
-                    "rule_name": ins.excluded.rule_name,
-                    "kind": ins.excluded.kind,
-                    "provider": ins.excluded.provider,
-                    "severity": ins.excluded.severity,
-                    "preview": ins.excluded.preview,
-                    "last_seen": ins.excluded.last_seen,
-                    "last_scan_id": ins.excluded.last_scan_id,
-                },
-            )
-            table = findings
-        elif name == "scanned_blobs":
-            ins = insert(d, scanned_blobs)
-            stmt = ins.on_conflict_do_update(
-                index_elements=[scanned_blobs.c.blob_id, scanned_blobs.c.ruleset_hash],
-                set_={
-                    "size": ins.excluded.size,
-                    "scanned_at": ins.excluded.scanned_at,
-                    "scan_id": ins.excluded.scan_id,
-                },
-            )
-            table = scanned_blobs
-        else:
-            table = {
-                "matches": matches,
-                "locations": locations,
-                "scan_locations": scan_locations,
-                "walked_commits": walked_commits,
-            }[name]
-            stmt = insert_or_ignore(d, table)
-        bulk = BulkInsert(self.engine.dialect, table, stmt, _COLUMNS[name])
-        self._bulk_inserts[name] = bulk
+        if bulk is None:
+            table, on_conflict = _BULK_TABLES[name]
+            bulk = BulkInsert(self.engine.dialect, table, _COLUMNS[name], on_conflict)
+            self._bulk_inserts[name] = bulk
         return bulk
 
     def _flush(self, conn: Connection) -> None:
@@ -573,6 +553,7 @@ class Store:
         if self._sightings:
             self._bulk("locations").execute(conn, list(self._places.values()))
             self._bulk("scan_locations").execute(conn, list(self._sightings.values()))
+        self._written += self._pending
         self._blobs.clear()
         self._matches.clear()
         self._findings.clear()
@@ -630,6 +611,7 @@ class Store:
                     m.c.fingerprint,
                     m.c.line,
                     m.c.col,
+                    m.c.decoded,
                     # As text on SQLite, so the common "[]" needs no JSON decoding.
                     type_coerce(m.c.pair_fingerprints, Text),
                     f.c.rule_id,
@@ -671,11 +653,11 @@ class Store:
         by_fp: dict[tuple[str, str], set[str]] = defaultdict(set)
         by_finding: dict[str, list[tuple[str, int, int, Any]]] = defaultdict(list)
         finding_rows: dict[str, tuple[Any, ...]] = {}
-        for blob_id, fid, fprint, line, col, pairs, *frow in match_rows:
+        for blob_id, fid, fprint, line, col, decoded, pairs, *frow in match_rows:
             if isinstance(pairs, str):  # PostgreSQL's driver decodes JSONB itself
                 pairs = json.loads(pairs) if pairs != "[]" else ()
             by_fp[(blob_id, fprint)].add(fid)
-            by_finding[fid].append((blob_id, line, col, pairs))
+            by_finding[fid].append((blob_id, line, col, pairs, decoded))
             if fid not in finding_rows:
                 finding_rows[fid] = (fid, *frow[:5], fprint, *frow[5:])
 
@@ -696,13 +678,18 @@ class Store:
         ) in finding_rows.values():
             ms = by_finding.get(fid, ())
             locs = [
-                Location(fields=dict(fields), line=line, column=col, blob_id=blob_id)
-                for blob_id, line, col, _ in ms
+                Location(
+                    fields=dict(fields, decoded=decoded) if decoded else dict(fields),
+                    line=line,
+                    column=col,
+                    blob_id=blob_id,
+                )
+                for blob_id, line, col, _, decoded in ms
                 for fields in places.get(blob_id, no_places)
             ]
             locs.sort(key=_location_order)
             paired: set[str] = set()
-            for blob_id, _, _, pairs in ms:
+            for blob_id, _, _, pairs, _ in ms:
                 for pfp in pairs or ():
                     paired.update(by_fp.get((blob_id, pfp), ()))
             paired.discard(fid)
@@ -727,6 +714,41 @@ class Store:
             )
         out.sort(key=_finding_order)
         return out
+
+    def latest_scan_id(self) -> int | None:
+        """The most recent finished scan, for `nhiguard report`."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.max(scans.c.id)).where(scans.c.finished_at.is_not(None))
+            ).scalar()
+
+    def scan_ruleset(self, scan_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(scans.c.ruleset_hash).where(scans.c.id == scan_id)
+            ).scalar()
+
+    def scan_stats(self, scan_id: int) -> ScanStats | None:
+        """The counters and errors a finished scan recorded."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(scans).where(scans.c.id == scan_id)).one_or_none()
+        if row is None:
+            return None
+        problems = [ScanError(e["path"], e["message"], e.get("kind", "error")) for e in row.errors or []]
+        duration = (row.finished_at - row.started_at).total_seconds() if row.finished_at else 0.0
+        return ScanStats(
+            targets=list(row.targets or []),
+            bytes_scanned=row.bytes_scanned,
+            blobs_scanned=row.blobs_scanned,
+            blobs_seen=row.blobs_seen,
+            blobs_reused=row.blobs_reused,
+            errors=[p for p in problems if p.kind != "skipped"],
+            skipped=[p for p in problems if p.kind == "skipped"],
+            started_at=iso(row.started_at) or "",
+            finished_at=iso(row.finished_at) or "",
+            duration_s=round(duration, 3),
+            engine=row.engine,
+        )
 
     def get_finding(self, finding_id: str) -> FindingRecord | None:
         """The stored row of one finding, or None."""
@@ -799,6 +821,47 @@ class Store:
         self.flush()
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+
+
+def _upsert_findings(ins: Any) -> Any:
+    return ins.on_conflict_do_update(
+        index_elements=[findings.c.id],
+        set_={
+            # Rule facts follow the rule; triage and first_seen stay as they were.
+            "rule_name": ins.excluded.rule_name,
+            "kind": ins.excluded.kind,
+            "provider": ins.excluded.provider,
+            "severity": ins.excluded.severity,
+            "preview": ins.excluded.preview,
+            "last_seen": ins.excluded.last_seen,
+            "last_scan_id": ins.excluded.last_scan_id,
+        },
+    )
+
+
+def _upsert_scanned_blobs(ins: Any) -> Any:
+    return ins.on_conflict_do_update(
+        index_elements=[scanned_blobs.c.blob_id, scanned_blobs.c.ruleset_hash],
+        set_={
+            "size": ins.excluded.size,
+            "scanned_at": ins.excluded.scanned_at,
+            "scan_id": ins.excluded.scan_id,
+        },
+    )
+
+
+def _ignore_existing(ins: Any) -> Any:
+    return ins.on_conflict_do_nothing()
+
+
+_BULK_TABLES: dict[str, tuple[Table, Callable[[Any], Any]]] = {
+    "findings": (findings, _upsert_findings),
+    "scanned_blobs": (scanned_blobs, _upsert_scanned_blobs),
+    "matches": (matches, _ignore_existing),
+    "locations": (locations, _ignore_existing),
+    "scan_locations": (scan_locations, _ignore_existing),
+    "walked_commits": (walked_commits, _ignore_existing),
+}
 
 
 def _seen_in_scan(blob_id: Any, scan_id: int) -> Any:

@@ -41,6 +41,9 @@ def _configure(**kwargs: object) -> None:
         target_metadata=target_metadata,
         version_table=VERSION_TABLE,
         compare_type=True,
+        # Both SQLite and PostgreSQL run DDL inside transactions: a failed migration
+        # leaves the store as it was.
+        transactional_ddl=True,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -1,0 +1,1 @@
+"""Acting on findings: baselines for the CI gate (later: verification, rotation, revocation)."""

@@ -1,0 +1,114 @@
+"""Baseline files: the findings a team has accepted, so a CI gate reports only new ones.
+
+A baseline is keyed by finding identity (rule id + keyed fingerprint of the secret), never
+by line numbers, timestamps or absolute paths, so it survives line drift, CRLF checkouts
+and other operating systems, and a different secret on the same line is new. It holds no
+raw secret. Entries are sorted so the file diffs cleanly in review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from nhiguard.model import Finding
+
+FORMAT_VERSION = 1
+DEFAULT_PATH = ".nhiguard-baseline.json"
+
+
+class BaselineError(ValueError):
+    """The baseline file cannot be used; the message says why."""
+
+
+def key_id(fingerprint_key: bytes) -> str:
+    """Names the fingerprint key without revealing it, so mismatched keys are detected."""
+    return hashlib.sha256(b"nhiguard-key-id\0" + fingerprint_key).hexdigest()[:12]
+
+
+def normalise_path(path: str) -> str:
+    p = path.replace("\\", "/")
+    while p.startswith("./"):
+        p = p[2:]
+    return str(PurePosixPath(p)) if p else p
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    rule_id: str
+    fingerprint: str
+    preview: str
+    paths: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "rule_id": self.rule_id, "fingerprint": self.fingerprint,
+                "preview": self.preview, "paths": list(self.paths)}
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    key_id: str
+    entries: tuple[Entry, ...]
+
+    @property
+    def identities(self) -> frozenset[tuple[str, str]]:
+        return frozenset((e.rule_id, e.fingerprint) for e in self.entries)
+
+    def contains(self, f: Finding) -> bool:
+        return (f.rule_id, f.fingerprint) in self.identities
+
+    def new_findings(self, findings: Iterable[Finding]) -> list[Finding]:
+        ids = self.identities
+        return [f for f in findings if (f.rule_id, f.fingerprint) not in ids]
+
+    def pruned(self, findings: Iterable[Finding]) -> Baseline:
+        """Only the entries still found (for `baseline update`)."""
+        present = {(f.rule_id, f.fingerprint) for f in findings}
+        return Baseline(self.key_id, tuple(e for e in self.entries if (e.rule_id, e.fingerprint) in present))
+
+
+def from_findings(findings: Iterable[Finding], fingerprint_key: bytes) -> Baseline:
+    entries = []
+    for f in findings:
+        paths = sorted({normalise_path(str(loc.fields.get("path") or "")) for loc in f.locations} - {""})
+        entries.append(Entry(f.id, f.rule_id, f.fingerprint, f.preview, tuple(paths)))
+    entries.sort(key=lambda e: (e.rule_id, e.fingerprint))
+    return Baseline(key_id(fingerprint_key), tuple(entries))
+
+
+def dumps(b: Baseline) -> str:
+    doc = {"version": FORMAT_VERSION, "tool": "nhiguard", "fingerprint_key_id": b.key_id,
+           "findings": [e.as_dict() for e in b.entries]}
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def write(b: Baseline, path: Path) -> None:
+    path.write_text(dumps(b), encoding="utf-8", newline="\n")
+
+
+def read(path: Path, fingerprint_key: bytes) -> Baseline:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read baseline: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"{path}: not a baseline file (invalid JSON: {exc})") from None
+    if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION or not isinstance(doc.get("findings"), list):
+        raise BaselineError(f"{path}: not a nhiguard baseline (version {FORMAT_VERSION})")
+    if doc.get("fingerprint_key_id") != key_id(fingerprint_key):
+        raise BaselineError(
+            f"{path}: made with a different fingerprint key; set the same NHIGUARD_FINGERPRINT_KEY "
+            "as when the baseline was created"
+        )
+    entries = []
+    for i, e in enumerate(doc["findings"]):
+        try:
+            entries.append(Entry(str(e["id"]), str(e["rule_id"]), str(e["fingerprint"]),
+                                 str(e.get("preview", "")), tuple(map(str, e.get("paths", [])))))
+        except (KeyError, TypeError):
+            raise BaselineError(f"{path}: entry {i} lacks rule_id/fingerprint") from None
+    return Baseline(str(doc["fingerprint_key_id"]), tuple(entries))

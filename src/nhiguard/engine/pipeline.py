@@ -93,7 +93,7 @@ class _Target:
     carry_forward: bool = False
 
 
-def open_targets(targets: list[str], settings: Settings, store) -> list[_Target]:
+def open_targets(targets: list[str], settings: Settings, store, full: bool) -> list[_Target]:
     from nhiguard.sources.git import GitSource, is_git_repository, repository_key
 
     out = []
@@ -110,7 +110,7 @@ def open_targets(targets: list[str], settings: Settings, store) -> list[_Target]
             try:
                 seen = (
                     store.walked_commits(repository_key(t))
-                    if history_mode and not settings.full
+                    if history_mode and not full
                     else frozenset()
                 )
                 src = GitSource(
@@ -260,7 +260,8 @@ def run_scan(
     rs_hash = effective_ruleset_hash(rules, settings)
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    srcs = open_targets(targets, settings, store)
+    full = settings.full or settings.show_secrets  # raw values exist only when re-read
+    srcs = open_targets(targets, settings, store, full)
     scan_id = store.begin_scan(targets, rs_hash, "hyperscan" if use_hs else "python")
     run = _Run(store, settings, rules, rs_hash, scan_id)
     run.stats.targets = list(targets)
@@ -274,7 +275,6 @@ def run_scan(
         hs_db=hyperscan_db_cached(rules, rs_hash) if use_hs else None,
         scan_binary=settings.scan_binary,
     )
-    full = settings.full or settings.show_secrets  # raw values exist only when re-read
     batches = _batches(run, srcs, full)
     head, exhausted = _prefetch(batches, INLINE_LIMIT_ITEMS)
     jobs = settings.jobs or os.cpu_count() or 1

@@ -40,6 +40,7 @@ export NHIGUARD_TEST_PG_REQUIRED=1
 
 $PY -m pytest -n 2 -q "$@"
 rc=$?
+[ -f build/accuracy.txt ] && { echo "--- accuracy on the rule-example corpus ---"; cat build/accuracy.txt; }
 if [ "$rc" = 5 ]; then
   echo "pytest collected no tests: that is a failure here" >&2
   exit 1

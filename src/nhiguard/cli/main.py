@@ -302,6 +302,40 @@ def rules_check(files: tuple[str, ...], engine: str) -> None:
     sys.exit(EXIT_FINDINGS if problems else EXIT_CLEAN)
 
 
+@rules.command("eval")
+@click.argument("corpus", type=click.Path(exists=True, dir_okay=False))
+@click.option("--rules", "rules_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable).")
+@click.option("--engine", type=click.Choice(["auto", "hyperscan", "python"]), default="auto")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def rules_eval(ctx: click.Context, corpus: str, rules_files: tuple[str, ...], engine: str, fmt: str) -> None:
+    """Measure recall and false reports of the rules on a labelled JSONL corpus.
+
+    Each line: {"source": ..., "text": ..., "label": true|false}.
+    """
+    from pathlib import Path
+
+    from nhiguard.rules.evaluate import evaluate, format_table, read_corpus
+
+    settings = _settings(ctx, rules=rules_files)
+    loaded = _load_rules(settings)
+    try:
+        records = read_corpus(Path(corpus))
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    figures = evaluate(records, loaded, {"auto": None, "hyperscan": True, "python": False}[engine])
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({name: {"positives": f.positives, "found": f.found, "recall": round(f.recall, 4),
+                                      "negatives": f.negatives, "reported": f.reported,
+                                      "false_rate": round(f.false_rate, 4),
+                                      "false_rate_distinct": round(f.false_rate_distinct, 4)}
+                               for name, f in sorted(figures.items())}, indent=2))
+    else:
+        click.echo(format_table(figures))
+
+
 @cli.command()
 @click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
 @click.option("--scan", "scan_id", type=int, help="Scan id [default: the latest].")

@@ -87,37 +87,44 @@ class FilesystemSource:
         )
 
     def _walk(self, root: Path) -> Iterator[SourceOutput]:
+        # plain strings and os.scandir: pathlib costs more than the scan on trees of
+        # many small files
         ignore = _GitIgnore(root) if self.respect_gitignore else None
         real_root = os.path.realpath(root)
-        stack = [root]
+        prefix = "" if self.display_root is None else self.display_root + "/"
+        stack: list[tuple[str, str]] = [(str(root), "")]  # (path, path relative to root)
         while stack:
-            d = stack.pop()
+            d, drel = stack.pop()
             try:
-                entries = sorted(os.scandir(d), key=lambda e: e.name)
+                with os.scandir(d) as it:
+                    entries = sorted(it, key=lambda e: e.name)
             except OSError as exc:
-                yield ScanError(_display(d), f"cannot list directory: {exc.strerror}")
+                yield ScanError(prefix + drel if drel else str(d), f"cannot list directory: {exc.strerror}")
                 continue
             if ignore is not None:
                 ignore.load_dir(Path(d))
             subdirs = []
             for e in entries:
-                p = Path(e.path)
-                rel = p.relative_to(root).as_posix()
-                shown = rel if self.display_root is None else f"{self.display_root}/{rel}"
+                rel = f"{drel}/{e.name}" if drel else e.name
+                shown = prefix + rel
                 try:
                     if e.is_symlink():
-                        yield from self._symlink(p, rel, shown, real_root, ignore)
+                        yield from self._symlink(Path(e.path), rel, shown, real_root, ignore)
                         continue
                     if e.is_dir(follow_symlinks=False):
                         if e.name in self.skip_dirs:
                             continue
                         if ignore is not None and ignore.ignored(rel, is_dir=True):
                             continue
-                        subdirs.append(p)
+                        subdirs.append((e.path, rel))
                     elif e.is_file(follow_symlinks=False):
                         if ignore is not None and ignore.ignored(rel, is_dir=False):
                             continue
-                        yield self._item(p, shown, e.stat(follow_symlinks=False).st_size)
+                        yield SourceItem(
+                            provenance=FileProvenance(path=shown),
+                            loader=FileLoader(e.path, self.max_file_size),
+                            size=e.stat(follow_symlinks=False).st_size,
+                        )
                 except OSError as exc:
                     yield ScanError(shown, f"cannot read: {exc.strerror}")
             stack.extend(reversed(subdirs))

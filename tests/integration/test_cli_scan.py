@@ -245,3 +245,12 @@ def test_report_command_reprints_last_scan(history_repo, tmp_path):
     assert [f["id"] for f in again.report["findings"]] == [f["id"] for f in scanned.report["findings"]]
     with sqlite3.connect(store) as db:
         assert db.execute("select count(*) from scans").fetchone()[0] == 1
+
+
+def test_new_rules_rewalk_history(history_repo, tmp_path):
+    """A rescan with a different ruleset must not trust the commits walked under the old one."""
+    repo, facts = history_repo
+    store = tmp_path / "s.db"
+    nhiguard("scan", repo.workdir, "--disable-rule", "nhiguard.aws.access-key-id", "-f", "json", "--store", store, cwd=tmp_path)
+    again = nhiguard("scan", repo.workdir, "-f", "json", "--store", store, cwd=tmp_path)
+    assert "nhiguard.aws.access-key-id" in findings_by_rule(again.report)

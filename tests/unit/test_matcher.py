@@ -142,3 +142,23 @@ def test_private_key_fingerprint_ignores_line_endings(builtin_rules, engine):
     lf = {h.fingerprint for h in scan(m, pem)}
     crlf = {h.fingerprint for h in scan(m, pem.replace("\n", "\r\n"))}
     assert lf and lf == crlf
+
+
+def test_keyword_windows_find_the_same_matches_as_a_full_pass(builtin_rules, engine, monkeypatch):
+    """Confirming near keywords only is an optimisation: results must equal a full pass."""
+    import random
+
+    rng = random.Random(7)
+    filler = [f"value_{i} = compute({i}, 'x')\n" for i in range(3000)]
+    planted = [
+        f"aws_access_key_id = AKIA{''.join(rng.choice('ABCDEFGHIJKLMNOPQRSTUVWXYZ234567') for _ in range(16))}\n",
+        "password = 'Zq8vLm2xRt77pW'\n",
+        f"token: ghp_{''.join(rng.choice('abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789') for _ in range(36))}\n",
+    ]
+    for i, line in enumerate(planted):
+        filler.insert(500 + i * 900, line)
+    data = "".join(filler).encode()
+    windowed = {(h.rule_id, h.start) for h in scan(Matcher(builtin_rules, use_hyperscan=engine == "hyperscan"), data)}
+    monkeypatch.setattr(M, "WINDOW_MIN_BLOB", 10**12)
+    full = {(h.rule_id, h.start) for h in scan(Matcher(builtin_rules, use_hyperscan=engine == "hyperscan"), data)}
+    assert windowed == full and len(full) >= 3

@@ -193,43 +193,61 @@ def _tar(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
         yield Derived(member, where)
 
 
-# JSON string literals containing escapes: notebooks, JSON logs, escaped config blobs.
-_JSON_STRING = re.compile(rb'"((?:[^"\\\n]|\\.){16,})"')
+# JSON string literals with at least one escape: notebooks, JSON logs, escaped config blobs.
+# Written as an unrolled loop (no alternation per character) so it runs in linear time.
+_JSON_STRING = re.compile(rb'"([^"\\\n]*(?:\\.[^"\\\n]*)+)"')
+_MIN_JSON_STRING = 16
+
+
+def _escaped_regions(data: bytes) -> Iterator[tuple[int, int]]:
+    """Where to look for escaped strings: all of a JSON document or JSON-lines log; in other
+    text only the lines that hold an escaped quote (code rarely needs unescaping)."""
+    if data[:256].lstrip()[:1] in (b"{", b"["):
+        yield 0, len(data)
+        return
+    pos = data.find(b'\\"')
+    while pos >= 0:
+        start = data.rfind(b"\n", 0, pos) + 1
+        end = data.find(b"\n", pos)
+        if end < 0:
+            end = len(data)
+        yield start, end
+        pos = data.find(b'\\"', end)
 
 
 def _json_strings(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
     """Unescape JSON string literals that contain escapes, so `\\"key\\": \\"v\\"` reads as code."""
-    # JSON documents (notebooks, JSON logs) or text with escaped quotes; plain code with
-    # "\n" in its strings gains nothing from unescaping
-    if b'\\"' not in data and data[:256].lstrip()[:1] not in (b"{", b"["):
-        return
     pieces: list[bytes] = []
     offsets: list[tuple[int, int]] = []
     size = 0
-    for m in _JSON_STRING.finditer(data):
-        body = m.group(1)
-        if b"\\" not in body:
-            continue
-        try:
-            text = json.loads(b'"' + body + b'"')
-        except (ValueError, UnicodeDecodeError):
-            continue
-        piece = text.encode("utf-8", "surrogatepass")
-        offsets.append((size, m.start() + 1))
-        pieces.append(piece)
-        size += len(piece) + 1
+    for start, end in _escaped_regions(data):
+        for m in _JSON_STRING.finditer(data, start, end):
+            body = m.group(1)
+            if len(body) < _MIN_JSON_STRING:
+                continue
+            try:
+                text = json.loads(b'"' + body + b'"')
+            except (ValueError, UnicodeDecodeError):
+                continue
+            piece = text.encode("utf-8", "surrogatepass")
+            offsets.append((size, m.start() + 1))
+            pieces.append(piece)
+            size += len(piece) + 1
     if pieces:
         out = b"\n".join(pieces)
         if budget.take(len(out)):
             yield Derived(out, _join(route, "json-string"), tuple(offsets))
 
 
-_B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
+# The standard alphabet only: with "-" and "_" every long snake_case identifier would be a
+# candidate; URL-safe base64 (JWTs and the like) is the business of rules, not this decoder.
+_B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # Every base64 character becomes "A" and everything else a space, so runs are found with
 # bytes.find (C speed) instead of a regex stepping through every byte in Python's engine.
 _B64_MAP = bytes(65 if i in _B64_CHARS else 32 for i in range(256))
 _MIN_RUN = 24
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_DIGITS = b"0123456789"
 
 
 def _b64_candidates(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -262,14 +280,18 @@ def _base64_runs(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Deri
     """Base64 (standard or URL-safe) runs that decode to text: docker auths, K8s Secret data."""
     for start, run in _b64_candidates(data):
         body = run.rstrip(b"=")
-        # cheap rejections first: identifiers (no digits), hex digests, impossible lengths
-        if len(body) % 4 == 1 or body.isalpha() or body.isdigit() or _HEX.issuperset(body):
-            continue
-        urlsafe = b"-" in body or b"_" in body
-        if urlsafe and (b"+" in body or b"/" in body):
+        # cheap rejections first: base64 of 18+ bytes of text virtually always mixes upper
+        # and lower case letters and digits; identifiers, paths and hex digests do not
+        if (
+            len(body) % 4 == 1
+            or body.upper() == body
+            or body.lower() == body
+            or len(body.translate(None, _DIGITS)) == len(body)
+            or _HEX.issuperset(body)
+        ):
             continue
         try:
-            raw = base64.b64decode(body + b"=" * (-len(body) % 4), altchars=b"-_" if urlsafe else None, validate=True)
+            raw = base64.b64decode(body + b"=" * (-len(body) % 4), validate=True)
         except (binascii.Error, ValueError):
             continue
         if len(raw) < 12 or not _printable(raw) or not budget.take(len(raw)):

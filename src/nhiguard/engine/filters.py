@@ -45,31 +45,56 @@ def shannon_entropy(text: str) -> float:
 
 _PLACEHOLDER_WORDS = re.compile(
     r"(?i)(example|placeholder|changeme|change_me|your[_-]?|dummy|sample|redacted|"
-    r"insert|replace|fake|foobar|xxxx|\*\*\*|\.\.\.|<[^>]*>|lorem|todo|fixme|secret_here|"
+    r"insert|replace|fake|foobar|xxxx|\*\*\*|#####|\.\.\.|<[^>]*>|lorem|todo|fixme|secret_here|"
     r"not[_-]?a[_-]?real|test[_-]?(key|token|secret|password)|password123|p@ssw0rd|"
     r"^(password|secret|token|passwd|pass|pwd|null|none|nil|undefined|true|false|admin|root|"
     r"test|testing|default|empty|string|value|key|required|optional|tiger|xyz|abc|foo|bar|baz|"
-    r"qux|hunter2|secret1|s3cr3t|passw0rd|pa55word|letmein|sekrit)$)"
+    r"qux|hunter2|secret1|s3cr3t|passw0rd|pa55word|letmein|sekrit|"
+    # type names where a schema or signature gives the type of a password field
+    r"str|text|bool|boolean|int|integer|number|char|varchar|bytes|object|any|void|hidden|"
+    r"input|field|asdf|asdfgh|asdfghjkl|qwer|qwertz|azerty|zxcv|zxcvbn)$|"
+    r"^this[_-]?is[_-]?|open[ _-]?sesame|changeit|"  # this_is_a_secret, RFC 7617, Java keystores
+    r"jbswy3dpehpk3pxp|"  # the TOTP seed of the Google Authenticator documentation
+    r"(?:^|[^a-z])(?:deleted|masked|censored|omitted|obfuscated)(?:[^a-z]|$))"
 )
 # `[PASSWORD]`, `[token]`: a bracketed name in documentation.
 _BRACKETED = re.compile(r"^\[[^\]]*\]$")
 # `secret123`, `Admin@2024`, `password!`: a default word with a few digits or symbols.
 _DEFAULT_WORD = re.compile(
     r"(?i)^(password|passwd|pass|secret|token|admin|administrator|root|test|user|guest|demo|"
-    r"changeme|default|qwerty|letmein|welcome|master|login)[-_!@#$.*]?\d{0,6}[!@#$.*]?$"
+    r"changeme|default|qwerty|letmein|welcome|master|login|pw|pwd|asdf|qwer|zxcv)[-_!@#$.* ]?\d{0,6}[!@#$.*]?$"
 )
 # `MY-PASSWORD`, `db_password`, `apitoken`: letters only, and naming what should go there.
 _NAMES_ITSELF = re.compile(
-    r"(?i)^[a-z_.-]*(pass(word|wd)?|pwd|secret|token|api[_-]?key|credential)s?[a-z_.-]*$"
+    r"(?i)^[a-z_./-]*(pass(word|wd)?|pwd|secret|token|api[_-]?key|credential)s?[a-z_./-]*$"
 )
+# `super$ecret`, `P@ssw0rd$1`, `D1fficultP@ssw0rd`: the same words in leetspeak.
+_LEET = str.maketrans("$@0134578", "saoieastb")
+# `busybox@`, `anonymous@`: the e-mail-like password of anonymous FTP.
+_ANONYMOUS_FTP = re.compile(r"^[A-Za-z][\w.-]{0,30}@$")
 
 
 @register("placeholder")
 def is_placeholder(secret: str) -> bool:
-    """Documentation stand-ins: 'your-key-here', 'xxxx', 'changeme', '<token>', '****'."""
+    """Documentation stand-ins: 'your-key-here', 'xxxx', 'changeme', '<token>', '****'.
+
+    Also the same in leetspeak (`super$ecret`), percent-encoded, the anonymous-FTP password
+    (`guest@`), runs like `123456`, and type names (`bool`) where a schema gives a field's type.
+    """
+    if "%" in secret:
+        secret = unquote(secret)
     if _PLACEHOLDER_WORDS.search(secret) or _BRACKETED.match(secret):
         return True
-    if _NAMES_ITSELF.match(secret) or _DEFAULT_WORD.match(secret):
+    # `56789secret`, `1234token`: the name of the thing between dummy digits
+    forms = [secret, secret.strip("0123456789")]
+    if len(secret) <= 24:  # a short word in leetspeak, not a long token with digits in it
+        forms.append(secret.translate(_LEET))
+    for form in forms:
+        if _NAMES_ITSELF.match(form) or _DEFAULT_WORD.match(form):
+            return True
+    if _ANONYMOUS_FTP.match(secret):
+        return True
+    if secret.isdigit() and len(secret) >= 4 and _sequential(secret):  # 123456, 98765432
         return True
     # one character repeated, or a run like 'aaaaaaaa' / '00000000' dominating the value
     most = Counter(secret).most_common(1)
@@ -84,7 +109,9 @@ _TEMPLATE = re.compile(
     # __TOKEN__ (release-pipeline token replacement), :password (bind parameters),
     # %{var} (Ruby/Puppet), @Microsoft.KeyVault(...) (Azure app-setting references)
     r"^__[A-Za-z0-9_]+__$|^:[A-Za-z_][A-Za-z0-9_]*$|%\{[^}]*\}|^@Microsoft\.KeyVault\(|"
-    r"(?:^|[_.:/@-])%[sd](?:$|[_.:/@-]))"
+    r"(?:^|[_.:/@,=;&-])%[sd](?:$|[_.:/@,=;&-])|"
+    # AKAMAI_{SECTION}_TOKEN, key-{env}-suffix: a format string with a named field
+    r"\{(?:[A-Z][A-Z0-9_]{1,40}|[a-z][a-z0-9_]{1,40})\})"
 )
 
 
@@ -94,7 +121,7 @@ def is_template(secret: str) -> bool:
 
     Also when percent-encoded inside a URL (`%24%7BDB_PASSWORD%7D`).
     """
-    if _TEMPLATE.search(secret):
+    if _TEMPLATE.search(secret) or _TEMPLATE.search(secret.strip("'\"`")):
         return True
     if "%" in secret:
         decoded = unquote(secret)
@@ -128,9 +155,12 @@ def is_hash_like(secret: str) -> bool:
 _IDENT = r"[A-Za-z_$][A-Za-z0-9_$]*"
 _SEP = r"(?:\.|->|::|\?\.)"
 _CODE_REF = re.compile(
-    rf"^{_IDENT}(?:{_SEP}{_IDENT}|\([^()]*\)|\[[^\[\]]*\])+$|"  # a.b, a->b, A::b, f(x), m[k]
+    rf"^[&*]?{_IDENT}(?:{_SEP}{_IDENT}|\([^()]*\)|\[[^\[\]]*\])+$|"  # a.b, a->b, &A::b, f(x), m[k]
     rf"^{_IDENT}(?:{_SEP}{_IDENT})*\(.*\)$|"  # f(g(x))
-    r"^(this|self|req|request|config|cfg|env|options|opts|params|args)\b"
+    r"^(this|self|req|request|config|cfg|env|options|opts|params|args)\b|"
+    r"^[a-z_][a-z0-9_]*(?:/[a-z_][a-z0-9_]*)*#[a-z_][a-z0-9_]*[!?]?$|"  # Rails `sites/passwords#edit`
+    r"^[\"'][.+]|[.+][\"']$|"  # the edge of a concatenation: `".md5($pw)."`
+    r"&(?:quot|amp|lt|gt|apos|#\d{2,3});?"  # a fragment of HTML-escaped markup
 )
 
 
@@ -148,11 +178,12 @@ def _randomish(word: str) -> bool:
 
 @register("code_reference")
 def is_code_reference(secret: str) -> bool:
-    """Identifiers, attribute paths and calls: `self.password`, `get_secret()`, `cfg->pw`.
+    """Identifiers, attribute paths and calls: `self.password`, `get_secret()`, `cfg->pw`,
+    and Rails route targets (`users/passwords#update`).
 
     A dotted value whose parts look generated (`Xk29fLq0aZp1.Jd8...`) is a token, not code.
     """
-    if not _CODE_REF.match(secret):
+    if not _CODE_REF.search(secret):
         return False
     return not any(_randomish(w) for w in re.findall(r"[A-Za-z0-9_$]+", secret))
 
@@ -161,6 +192,9 @@ _PATHLIKE = re.compile(
     r"^(\.{1,2}/|~/|[A-Za-z]:\\|\\\\|file:)[^\s]*$|"  # ./x ../x ~/x C:\x \\share file:
     r"^/(?:[\w.@-]+/)+[\w.@-]*$|^/[\w@-]+\.\w{1,6}$|"  # /etc/app/key, /key.pem
     r"^[\w.-]+/[\w./-]+\.\w{1,5}$|"  # secrets/db.txt
+    r"^@[./~]\S*$|"  # curl and HTTPie read `@file`
+    r"^/(?:[\w.@=:-]+/){2,}|"  # an absolute path, whatever follows
+    r"^[\w./-]+\.(?i:md|html?|rst|adoc|txt)#\S*$|"  # a link to a section of a document
     r"^[\w.-]+\.(?i:pem|key|crt|cer|der|p12|pfx|jks|keystore|json|ya?ml|txt|env|"
     r"properties|cfg|conf|ini|toml|xml|asc|gpg|pub)$"
 )
@@ -173,7 +207,7 @@ def is_path(secret: str) -> bool:
 
 
 _REFERENCE = re.compile(
-    r"(?i)^(?:[a-z][a-z0-9+.-]{1,20}://|"  # any URL (URLs with credentials have their own rules)
+    r"(?i)^(?:(?:[a-z][a-z0-9+.-]{1,20}:)?[a-z][a-z0-9+.-]{1,20}://|"  # any URL, `git:https://x`
     r"(?:arn|urn|vault|ssm|secretsmanager|secretmanager|keyvault|azurekeyvault|gcpsm|awssm|"
     r"aws-sm|kms|sm|secret|secretref|ref|mailto|data):|"
     r"projects/[^/]+/secrets/|"  # GCP Secret Manager resource name
@@ -209,37 +243,65 @@ def is_hashed_or_encrypted(secret: str) -> bool:
 # Randomness: a secret someone generated, rather than a word, a name or a number.
 # --------------------------------------------------------------------------------------
 
-# The commonest letter pairs of English text: a word has nearly all its pairs here, a
-# random string of letters about a quarter of them.
-_COMMON_BIGRAMS = frozenset(
-    """
-    th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le
-    ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns di fo ho pe ec
-    pr no ct us ac ot il tr ly nc et ut ss so rs un lo wa ge ie wh ee wi em ad ol rt po we na
-    ul ni ts mo ow pa im mi ai sh ir su id os iv ia am fi ci vi pl ig tu ev ld ry mp fe bl ab
-    gh ty op wo sa ay ex ke fr oo av ag if ap gr od bo sp rd do uc bu ei ov by rm ep tt oc fa
-    ef cu rn sc gi da yo cr cl du ga qu ue ff ba ey ls va um pp ua up lu go ht ru ug ds lt pi
-    rc rr eg au ck ew mu br bi pt ak pu ui rg ib tl ny ki rk ys ob mm fu ph og ms ye ud mb ip my
-    ub oi rl gu dr hr cc tw ft wn nu ks hu kn oy ze nv vo ok ox xp xt sk sm sn sw wr ya yp ka ko
-    ja jo ju oa eo iz az ez dl gn lf lk lm lv mn nk nn pm rb rv sl ym yl
-    """.split()
+# How English-like each letter pair is: row = letter (`^` = start of word), column = next
+# letter (`$` = end of word), digit = log P(next | letter) from 0 (-8 nats) to 9 (0 nats),
+# estimated from the words of identifiers and comments in Python's standard library. A
+# word scores above a uniformly random string of letters (log 1/27 per pair); about 95% of
+# such words do and 94% of random strings of 6 to 14 letters do not.
+_PAIR_COLUMNS = "abcdefghijklmnopqrstuvwxyz$"
+_PAIR_ROWS = "^abcdefghijklmnopqrstuvwxyz"
+_PAIR_TABLE = (
+    "656666556345655636765453230",  # ^
+    "356633525147661517675434425",  # a
+    "655464336537446406646221516",  # b
+    "725464365066437326565320306",  # c
+    "644574327335446425545322308",  # d
+    "536645434125563547663445417",  # e
+    "644566427226447416556222406",  # f
+    "524373466015455306645321328",  # g
+    "733473236034447315465322417",  # h
+    "556555512036576525662514054",  # i
+    "734575225454447424647342327",  # j
+    "644584546435354423644340417",  # k
+    "634574327236336413555321607",  # l
+    "753473126035536613545211306",  # m
+    "636665736244346423675421317",  # n
+    "456634524246675607666454225",  # o
+    "724474356036336527565131516",  # p
+    "444434234226342355548422227",  # q
+    "635574426044546405664330407",  # r
+    "525374356135435533675231408",  # s
+    "635474267025436416655331537",  # t
+    "565465415026674606662203114",  # u
+    "744384127013435314432232326",  # v
+    "734574367245366426643334206",  # w
+    "546465446225545724474425527",  # x
+    "444454435225554704663442438",  # y
+    "631384347113436413444311446",  # z
 )
+_PAIR_LOGP = {
+    r + c: int(d) * 8 / 9 - 8
+    for r, row in zip(_PAIR_ROWS, _PAIR_TABLE, strict=True)
+    for c, d in zip(_PAIR_COLUMNS, row, strict=True)
+}
+_UNIFORM_LOGP = math.log(1 / 27)
 _VOWELS = set("aeiouy")
 _HUMP = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
-def _pronounceable(word: str) -> bool:
+def _pronounceable(word: str, margin: float = 0.0) -> bool:
     """True for letter strings that read like (English) words: `downgrades`, `filename`.
 
-    70% of the letter pairs must be common ones (50% for words of up to five letters, which
-    have few pairs); a random string of letters has about a quarter.
+    The mean log-likelihood of its letter pairs under the table above beats that of a
+    uniformly random string of letters (`vzihlaquknriqlht`, `drrrlmorfci` do not), by
+    `margin` nats per pair or more.
     """
     w = word.lower()
-    if not any(c in _VOWELS for c in w):
+    if not any(c in _VOWELS for c in w) or not w.isascii() or not w.isalpha():
         return False
-    pairs = [w[i : i + 2] for i in range(len(w) - 1)]
-    need = 5 if len(w) <= 5 else 7
-    return not pairs or sum(p in _COMMON_BIGRAMS for p in pairs) * 10 >= need * len(pairs)
+    w = "^" + w + "$"
+    gain = sum(_PAIR_LOGP[w[i : i + 2]] - _UNIFORM_LOGP for i in range(len(w) - 1))
+    return gain >= margin * (len(w) - 1)
 
 
 def _humps(part: str) -> list[str] | None:
@@ -249,13 +311,15 @@ def _humps(part: str) -> list[str] | None:
 
 
 def _is_identifier(s: str) -> bool:
-    """Names made of words: `must_be_changed`, `db-credentials-v2`, `MyAppName`, `PKCS7Types`.
+    """Names made of words: `must_be_changed`, `db-credentials-v2`, `MyAppName`, `PKCS7Types`,
+    `LET_ME_IN`, `login:token:`, `at-1234567890-expired`.
 
     A generated value splits into many short humps (`veadCL8Sby90`: vead/CL/8/Sby/90) or
-    has humps that are not words; a name has humps of three letters or more on average,
-    its long humps read as words, and numbers in it are short.
+    has humps that are not words; a name has humps of three letters or more on average
+    (two in a name of three or more words: `LET_ME_IN`), its long humps read as words, and
+    numbers in it are short or a plain run (`1234567890`).
     """
-    parts = [p for p in re.split(r"[_.\-]+", s) if p]
+    parts = [p for p in re.split(r"[_.\-:/]+", s) if p]
     if not parts:
         return True
     humps: list[str] = []
@@ -264,25 +328,29 @@ def _is_identifier(s: str) -> bool:
         if part_humps is None:
             return False
         humps += part_humps
-    if len(humps) > 8 or sum(len(h) for h in humps) < 3 * len(humps):
+    letters = sum(len(h) for h in humps)
+    all_words = len(parts) >= 3 and all(h.isalpha() or len(h) <= 2 for h in humps)
+    if len(humps) > 8 or letters < (2 if all_words else 3) * len(humps):
         return False
     max_digits = 4 if len(parts) > 1 else 2
     wordy = 0
     for h in humps:
         if h.isdigit():
             if len(h) > max_digits:
-                return False
+                if len(parts) == 1 or len(h) < 6 or not _sequential(h):
+                    return False
+                wordy += 1  # 1234567890: a dummy, not a random number
         elif len(h) >= 4:
             if _pronounceable(h):
                 wordy += 1
             elif not (h.isupper() and len(h) <= 5):  # an acronym: PKCS, HTTPS
                 return False
-    return wordy > 0
+    return wordy > 0 or all_words
 
 
 def _sequential(s: str) -> bool:
-    """`abcdefgh`, `abcxyz123`, `1a2b3c4d`, `zyxw9876`: 70% steps of one, at stride 1 or 2."""
-    codes = [ord(c) for c in s]
+    """`abcdefgh`, `AbCeFG123`, `1a2b3c4d`, `zyxw9876`: 70% steps of one, at stride 1 or 2."""
+    codes = [ord(c) for c in s.lower()]
     for stride in (1, 2):
         pairs = list(zip(codes, codes[stride:], strict=False))
         steps = sum(1 for a, b in pairs if abs(b - a) == 1)
@@ -291,20 +359,71 @@ def _sequential(s: str) -> bool:
     return False
 
 
+_NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|[0-9][0-9.,_:]*)")
+
+
+def _counting_run(s: str) -> bool:
+    """`xoxp-1234567890`, `dapi123456789012345678a9bc`: a run of 8+ counting digits makes up
+    much of the value, the mark of a made-up example rather than a generated secret."""
+    runs = re.findall(r"[0-9]{8,}", s)
+    return any(_sequential(r) and len(r) * 10 >= 4 * len(s) for r in runs)
+
+
+def _random_number(s: str) -> bool:
+    """A long number that is not a run or a repetition: `7895435154470962` (16+ digits)."""
+    return len(s) >= 16 and len(set(s)) >= 6 and not _sequential(s)
+
+
 @register("low_randomness")
 def has_low_randomness(secret: str) -> bool:
     """Words, identifiers, numbers and repetitive strings rather than generated values.
 
     Drops `combination`, `db-credentials-v2`, `must_be_changed`, `MyAppName`, `12345678`,
-    `abcabcabc`, `1a2b3c4d5e`; keeps `aIUnrNfVHdPyjWz...`, `vzihlaquknriqlht`, `Xk9#mP2$qL`, `hunter2`.
+    `abcabcabc`, `1a2b3c4d5e`; keeps `aIUnrNfVHdPyjWz...`, `vzihlaquknriqlht`, `Xk9#mP2$qL`,
+    `hunter2`, and numbers of 16 digits or more that are not runs (numeric API keys).
     """
     s = secret.strip()
-    if len(s) < 6 or re.fullmatch(r"[-+]?[0-9][0-9.,_:]*", s):  # numbers, versions, times
+    if re.fullmatch(r"[0-9]+", s):
+        return not _random_number(s)
+    if len(s) < 6 or _NUMBER.fullmatch(s):  # numbers, versions, times
         return True
-    if shannon_entropy(s) < 2.5 or len(set(s)) < 5 or _sequential(s):
+    if shannon_entropy(s) < 2.5 or len(set(s)) < 5 or _sequential(s) or _counting_run(s):
         return True
     # `#add-password`, `:db_name`, `@admin-user`: an identifier with a sigil
     return _is_identifier(s.strip("#@:!?*.-_/"))
+
+
+@register("word_or_identifier")
+def is_word_or_identifier(secret: str) -> bool:
+    """`low_randomness` for values people choose, such as passwords, which may be short.
+
+    Drops words, identifiers, short numbers and repetitive strings (`hidden`, `db_pass`,
+    `1234`, `aabbcc`), but keeps random strings of four characters or more (`jzkd`,
+    `Ose5yN`, `wuuswocs`) and numbers of six digits or more that are not runs (`608115805`).
+    """
+    s = secret.strip()
+    if len(s) < 4:
+        return True
+    if re.fullmatch(r"[0-9]+", s):
+        return len(s) < 6 or len(set(s)) < 4 or _sequential(s)
+    if _NUMBER.fullmatch(s):  # versions, times, amounts, 0x4f
+        return True
+    if len(set(s)) < min(5, len(s) // 2 + 1) or _sequential(s) or _counting_run(s):
+        return True
+    if shannon_entropy(s) < min(2.5, 0.6 * math.log2(len(s))):
+        return True
+    if s.isalpha() and (s.islower() or s[1:].islower()):
+        # one word (`invalid`, `hidden`): it must read clearly as English, since short
+        # random passwords (`kjkenick`) often pass for words at the usual margin
+        return _pronounceable(s, margin=0.5)
+    return _is_identifier(s.strip("#@:!?*.-_/"))
+
+
+@register("non_ascii")
+def has_non_ascii(secret: str) -> bool:
+    """Text with non-ASCII characters: translations and docstrings (`密码`, `Contraseña`)
+    rather than generated secrets."""
+    return not secret.isascii()
 
 
 _JWT_SHAPE = re.compile(r"^eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}$")

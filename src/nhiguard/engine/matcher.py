@@ -247,22 +247,33 @@ class Matcher:
 
     def _scan_chunk(self, blob_id: str, data: bytes, base: int, lines: _LineIndex) -> list[Match]:
         raw: list[tuple[_Compiled, int, int, bytes]] = []
+        lowered: bytes | None = None
         for idx, pos in sorted(self._candidates(data).items()):
             c = self.compiled(idx)
-            for m in c.regex.finditer(data, pos):
-                secret = m.group(c.group)
-                if not secret:
-                    continue
-                if c.keywords and not any(k in m.group(0).lower() for k in c.keywords):
-                    continue
-                if self._dropped(c, secret):
-                    continue
-                s, e = m.span(c.group)
-                if self._allowed_inline(data, m.start(), m.end()):
-                    continue
-                raw.append((c, s, e, secret))
+            if c.keywords and len(data) - pos > WINDOW_MIN_BLOB:
+                if lowered is None:
+                    lowered = data.lower()
+                windows = keyword_windows(data, lowered, c.keywords, c.rule.max_length, pos)
+            else:
+                windows = [(pos, len(data))]
+            for ws, we in windows:
+                self._confirm(c, data, ws, we, raw)
         raw = _drop_generic_overlaps(raw)
         return self._to_matches(blob_id, raw, base, lines)
+
+    def _confirm(self, c: _Compiled, data: bytes, start: int, end: int, raw: list) -> None:
+        for m in c.regex.finditer(data, start, end):
+            secret = m.group(c.group)
+            if not secret:
+                continue
+            if c.keywords and not any(k in m.group(0).lower() for k in c.keywords):
+                continue
+            if self._dropped(c, secret):
+                continue
+            if self._allowed_inline(data, m.start(), m.end()):
+                continue
+            s, e = m.span(c.group)
+            raw.append((c, s, e, secret))
 
     def _dropped(self, c: _Compiled, secret: bytes) -> bool:
         text = secret.decode("utf-8", "surrogateescape")
@@ -315,6 +326,47 @@ CONTEXTUAL_PROVIDERS = frozenset({"generic", "config", "uri", "http", "kubernete
 
 def is_contextual(rule: Rule) -> bool:
     return rule.provider in CONTEXTUAL_PROVIDERS
+
+
+WINDOW_MIN_BLOB = 8192  # below this, confirming over the whole blob is as cheap
+MAX_KEYWORD_HITS = 4096  # beyond this many keyword occurrences, windows cost more than they save
+
+
+def keyword_windows(
+    data: bytes, lowered: bytes, keywords: tuple[bytes, ...], max_length: int, pos: int
+) -> list[tuple[int, int]]:
+    """Line-aligned regions around keyword occurrences that can hold a match.
+
+    Every match contains a keyword and is at most `max_length` long, so it lies within
+    `max_length` of a keyword occurrence. Confirming only there keeps a rule that fires
+    once in a large blob from costing a regex pass over all of it. Windows are widened
+    to whole lines so anchors and lookarounds see the same context as in the full blob.
+    """
+    n = len(data)
+    spans: list[tuple[int, int]] = []
+    hits = 0
+    for kw in keywords:
+        i = lowered.find(kw, max(0, pos - len(kw)))
+        while i >= 0:
+            hits += 1
+            if hits > MAX_KEYWORD_HITS:
+                return [(pos, n)]
+            spans.append((max(pos, i - max_length), min(n, i + len(kw) + max_length)))
+            i = lowered.find(kw, i + 1)
+    if not spans:
+        return []
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        s = max(pos, data.rfind(b"\n", 0, s) + 1)
+        nl = data.find(b"\n", e)
+        e = n if nl < 0 else nl + 1
+        if merged and s <= merged[-1][1]:
+            if e > merged[-1][1]:
+                merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return merged
 
 
 def _rank(rule: Rule) -> int:

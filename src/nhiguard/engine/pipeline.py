@@ -30,7 +30,8 @@ from nhiguard.sources.filesystem import FilesystemSource
 ENGINE_VERSION = "1"  # bump when matching semantics change so stored results are not reused
 BATCH_ITEMS = 128
 BATCH_BYTES = 4 * 1024 * 1024
-INLINE_LIMIT_ITEMS = 64  # below this many blobs a pool costs more than it saves
+INLINE_LIMIT_ITEMS = 64
+AVERAGE_FILE = 16 * 1024  # batch budgeting for files whose size is not known up front  # below this many blobs a pool costs more than it saves
 
 
 class InputError(Exception):
@@ -85,6 +86,11 @@ def hyperscan_db_cached(rules: list[Rule], rs_hash: str) -> tuple[bytes | None, 
     return db
 
 
+def walk_key(repo_key: str, rs_hash: str) -> str:
+    """Walked commits are remembered per ruleset: new rules must see all of history again."""
+    return f"{repo_key}#{rs_hash}"
+
+
 @dataclass
 class _Target:
     name: str  # stable key of the target: a repository's git dir, or a real path
@@ -93,7 +99,7 @@ class _Target:
     carry_forward: bool = False
 
 
-def open_targets(targets: list[str], settings: Settings, store, full: bool) -> list[_Target]:
+def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_hash: str) -> list[_Target]:
     from nhiguard.sources.git import GitSource, is_git_repository, repository_key
 
     out = []
@@ -109,7 +115,7 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool) -> l
             history_mode = not (settings.since or settings.staged)
             try:
                 seen = (
-                    store.walked_commits(repository_key(t))
+                    store.walked_commits(walk_key(repository_key(t), rs_hash))
                     if history_mode and not full
                     else frozenset()
                 )
@@ -227,7 +233,7 @@ def _batches(run: _Run, targets: list[_Target], full: bool) -> Iterator[list[Blo
             run.token += 1
             run.pending[run.token] = (tgt.name, item.provenance.as_location())
             batch.append(BlobTask(run.token, item.loader, None))
-            batch_bytes += item.size or 0
+            batch_bytes += item.size or AVERAGE_FILE
             if len(batch) >= BATCH_ITEMS or batch_bytes >= BATCH_BYTES:
                 yield batch
                 batch, batch_bytes = [], 0
@@ -261,7 +267,7 @@ def run_scan(
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     full = settings.full or settings.show_secrets  # raw values exist only when re-read
-    srcs = open_targets(targets, settings, store, full)
+    srcs = open_targets(targets, settings, store, full, rs_hash)
     scan_id = store.begin_scan(targets, rs_hash, "hyperscan" if use_hs else "python")
     run = _Run(store, settings, rules, rs_hash, scan_id)
     run.stats.targets = list(targets)
@@ -291,7 +297,7 @@ def run_scan(
         done = _run_pool(run, cfg, jobs, _chain(head, batches), progress)
     for tgt in srcs:
         if tgt.git is not None:
-            store.record_walked_commits(tgt.git.repo_key, tgt.git.walked_commits)
+            store.record_walked_commits(walk_key(tgt.git.repo_key, rs_hash), tgt.git.walked_commits)
         if tgt.carry_forward and not full:
             store.carry_forward_git_locations(scan_id, tgt.name)
     run.stats.blobs_seen = len(run.seen_ids | run.done_ids)

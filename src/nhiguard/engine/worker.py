@@ -89,6 +89,14 @@ class Worker:
         return [self.run_one(t) for t in tasks]
 
     def run_one(self, task: BlobTask) -> BlobResult:
+        head = getattr(task.loader, "head", None)
+        if head is not None and not self.cfg.scan_binary:
+            try:
+                first = head(SNIFF_BYTES)
+            except LoadError as exc:
+                return BlobResult(task.token, task.blob_id, 0, error=str(exc))
+            if not is_archive(first) and looks_binary(first):
+                return BlobResult(task.token, task.blob_id, 0, skipped="binary content")
         try:
             data = task.loader.load()
         except Skipped as exc:

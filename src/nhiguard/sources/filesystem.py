@@ -36,6 +36,14 @@ class FileLoader:
         except OSError as exc:
             raise LoadError(exc.strerror or type(exc).__name__) from None
 
+    def head(self, n: int) -> bytes:
+        """The first `n` bytes, so binary files can be skipped without reading them whole."""
+        try:
+            with open(self.path, "rb") as fh:
+                return fh.read(n)
+        except OSError as exc:
+            raise LoadError(exc.strerror or type(exc).__name__) from None
+
 
 def _display(path: Path) -> str:
     return path.as_posix()
@@ -97,7 +105,7 @@ class FilesystemSource:
             d, drel = stack.pop()
             try:
                 with os.scandir(d) as it:
-                    entries = sorted(it, key=lambda e: e.name)
+                    entries = list(it)  # directory order: reports sort, and sorting costs
             except OSError as exc:
                 yield ScanError(prefix + drel if drel else str(d), f"cannot list directory: {exc.strerror}")
                 continue
@@ -120,10 +128,10 @@ class FilesystemSource:
                     elif e.is_file(follow_symlinks=False):
                         if ignore is not None and ignore.ignored(rel, is_dir=False):
                             continue
+                        # no stat here: the worker stats when it reads, off the main process
                         yield SourceItem(
                             provenance=FileProvenance(path=shown),
                             loader=FileLoader(e.path, self.max_file_size),
-                            size=e.stat(follow_symlinks=False).st_size,
                         )
                 except OSError as exc:
                     yield ScanError(shown, f"cannot read: {exc.strerror}")

@@ -79,6 +79,14 @@ def _configure_libgit2() -> None:
         pygit2.option(Option.SET_OWNER_VALIDATION, 0)
     except (pygit2.GitError, ValueError):  # pragma: no cover - older libgit2
         pass
+    # Every blob is read once, so libgit2's object cache only costs memory, and its default
+    # pack mapping (8 GB of windows) makes resident memory grow with the repository size.
+    try:
+        pygit2.settings.cache_max_size(32 * 1024 * 1024)
+        pygit2.settings.mwindow_size = 32 * 1024 * 1024
+        pygit2.settings.mwindow_mapped_limit = 128 * 1024 * 1024
+    except (AttributeError, ValueError, pygit2.GitError):  # pragma: no cover - older pygit2
+        pass
     _libgit2_configured = True
 
 

@@ -140,7 +140,7 @@ def build_settings(
         cfg = read_config_file(path)
         base_dir = path.parent
         if "rules" in cfg:  # rule files are relative to the config file
-            cfg["rules"] = [str((base_dir / r)) for r in cfg["rules"]]
+            cfg["rules"] = [str(base_dir / r) for r in cfg["rules"]]
         settings = _apply(settings, cfg, str(path))
     env = os.environ if environ is None else environ
     env_values = {

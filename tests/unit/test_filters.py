@@ -128,6 +128,8 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
             "key-{env}-suffix",
             "'$DOCKER_PASSWORD'",
             "%s,user=%v",
+            "jdk.unbundled.{}_url",
+            "{Constants.Git.SectionName}.{Constants.Git.Proxy}",
         ],
         [
             "qfL8ZFN9okQb5Aot",
@@ -169,6 +171,9 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
             "cms/sites/passwords#update",
             "\".md5($password,true).\"",
             "abc123&quot",
+            ".customObject.manyRoles[1]",
+            "openssh-key-v1\\0$key",
+            "\\xff\\x00\\x12",
         ],
         [
             "veadCL8Sby90.WIJSbUGWBOWWcuaA5zbWVb2FaCo7du",
@@ -255,6 +260,7 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
             "1234567890123456",
             "xoxp-1234567890",
             "dapi123456789012345678a9bc01234defg5",
+            "2015-05-26",
         ],
         [
             "aIUnrNfVHdPyjWzUayWSz1gA95r2y8iCQO25RW44q0m",

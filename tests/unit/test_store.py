@@ -552,3 +552,10 @@ def test_a_failed_transaction_rolls_back_ddl_too(store_url: str) -> None:
             conn.exec_driver_sql("CREATE TABLE half_migrated (x INTEGER)")
             raise RuntimeError("migration failed")
         assert "half_migrated" not in inspect(s.engine).get_table_names()
+
+
+def test_schema_head_constant_matches_alembic():
+    """The fast path of opening a store trusts SCHEMA_HEAD; it must be Alembic's head."""
+    from nhiguard.store import migrate
+
+    assert migrate.SCHEMA_HEAD == migrate.head_revision()

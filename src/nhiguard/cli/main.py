@@ -124,6 +124,19 @@ def _run(ctx: click.Context, targets: tuple[str, ...], flags: dict[str, Any]):
     return settings, rules, outcome
 
 
+def _read_baseline(ctx: click.Context, path: str, flags: dict[str, Any]):
+    """Read a baseline up front, so a bad one fails before any scanning."""
+    from pathlib import Path
+
+    from nhiguard.remediate import baseline as bl
+
+    settings = _settings(ctx, **flags)
+    try:
+        return bl.read(Path(path), settings.fingerprint_key_bytes)
+    except bl.BaselineError as exc:
+        _fail(str(exc))
+
+
 def _report_errors(outcome) -> None:
     if outcome.stats.errors:
         click.echo(
@@ -152,17 +165,7 @@ def scan(ctx: click.Context, targets: tuple[str, ...], fmt: str | None, output: 
       nhiguard scan . --baseline .nhiguard-baseline.json   # only new findings
       cat build.log | nhiguard scan -
     """
-    base = None
-    if baseline:
-        from pathlib import Path
-
-        from nhiguard.remediate import baseline as bl
-
-        pre = _settings(ctx, **flags)
-        try:
-            base = bl.read(Path(baseline), pre.fingerprint_key_bytes)
-        except bl.BaselineError as exc:
-            _fail(str(exc))
+    base = _read_baseline(ctx, baseline, flags) if baseline else None
     settings, rules, outcome = _run(ctx, targets, flags)
     from nhiguard.model import Severity
     from nhiguard.report.results import ScanResults
@@ -224,11 +227,7 @@ def baseline_update(ctx: click.Context, targets: tuple[str, ...], path: str, **f
 
     from nhiguard.remediate import baseline as bl
 
-    pre = _settings(ctx, **flags)
-    try:
-        old = bl.read(Path(path), pre.fingerprint_key_bytes)
-    except bl.BaselineError as exc:
-        _fail(str(exc))
+    old = _read_baseline(ctx, path, flags)
     _, _, outcome = _run(ctx, targets, flags)
     new = old.pruned(outcome.findings)
     bl.write(new, Path(path))

@@ -7,6 +7,6 @@ hostile input (zip bombs, traversal names, corrupt archives) becomes a reported
 problem, never a crash or a lost result.
 """
 
-from nhiguard.decode.expand import Derived, DecodeBudget, expand
+from nhiguard.decode.expand import DecodeBudget, Derived, expand
 
 __all__ = ["Derived", "DecodeBudget", "expand"]

@@ -54,7 +54,7 @@ _PLACEHOLDER_WORDS = re.compile(
     r"str|text|bool|boolean|int|integer|number|char|varchar|bytes|object|any|void|hidden|"
     r"input|field|asdf|asdfgh|asdfghjkl|qwer|qwertz|azerty|zxcv|zxcvbn)$|"
     r"^this[_-]?is[_-]?|open[ _-]?sesame|changeit|"  # this_is_a_secret, RFC 7617, Java keystores
-    r"jbswy3dpehpk3pxp|"  # the TOTP seed of the Google Authenticator documentation
+    r"jbswy3dpehpk3pxp|gezdgnbvgy3tqojq|"  # TOTP seeds of the Google Authenticator docs, RFC 6238
     r"(?:^|[^a-z])(?:deleted|masked|censored|omitted|obfuscated)(?:[^a-z]|$))"
 )
 # `[PASSWORD]`, `[token]`: a bracketed name in documentation.
@@ -110,8 +110,8 @@ _TEMPLATE = re.compile(
     # %{var} (Ruby/Puppet), @Microsoft.KeyVault(...) (Azure app-setting references)
     r"^__[A-Za-z0-9_]+__$|^:[A-Za-z_][A-Za-z0-9_]*$|%\{[^}]*\}|^@Microsoft\.KeyVault\(|"
     r"(?:^|[_.:/@,=;&-])%[sd](?:$|[_.:/@,=;&-])|"
-    # AKAMAI_{SECTION}_TOKEN, key-{env}-suffix: a format string with a named field
-    r"\{(?:[A-Z][A-Z0-9_]{1,40}|[a-z][a-z0-9_]{1,40})\})"
+    # AKAMAI_{SECTION}_TOKEN, $"{Config.Section}.x", "jdk.{}_url": a format string
+    r"\{[A-Za-z_][A-Za-z0-9_.]{0,60}\}|\{\})"
 )
 
 
@@ -159,6 +159,8 @@ _CODE_REF = re.compile(
     rf"^{_IDENT}(?:{_SEP}{_IDENT})*\(.*\)$|"  # f(g(x))
     r"^(this|self|req|request|config|cfg|env|options|opts|params|args)\b|"
     r"^[a-z_][a-z0-9_]*(?:/[a-z_][a-z0-9_]*)*#[a-z_][a-z0-9_]*[!?]?$|"  # Rails `sites/passwords#edit`
+    rf"^\.{_IDENT}(?:\.{_IDENT}|\[[^\[\]]*\])*$|"  # a jq path: `.user.roles[0]`
+    r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|0)|"  # escaped bytes: `"\xff"`, `"\0$key"`
     r"^[\"'][.+]|[.+][\"']$|"  # the edge of a concatenation: `".md5($pw)."`
     r"&(?:quot|amp|lt|gt|apos|#\d{2,3});?"  # a fragment of HTML-escaped markup
 )
@@ -359,7 +361,7 @@ def _sequential(s: str) -> bool:
     return False
 
 
-_NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|[0-9][0-9.,_:]*)")
+_NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|[0-9][0-9.,_:/-]*)")  # 1.2.3, 0x4f, 2015-05-26
 
 
 def _counting_run(s: str) -> bool:

@@ -105,7 +105,7 @@ def prefilter_expression(pattern: str) -> str:
                 lo = int(m.group(1))
                 hi = lo if m.group(2) is None else (int(m.group(3)) if m.group(3) else None)
                 if hi is None or hi > PREFILTER_REPEAT or lo > PREFILTER_REPEAT:
-                    out.append("{%d,}" % min(lo, PREFILTER_REPEAT))
+                    out.append(f"{{{min(lo, PREFILTER_REPEAT)},}}")
                 else:
                     out.append(m.group(0))
                 i = m.end()

@@ -17,10 +17,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
-from pathlib import Path
 
+from nhiguard import cache
 from nhiguard.engine.matcher import build_hyperscan_db, hyperscan_available, is_contextual
-from nhiguard.engine.worker import BlobResult, BlobTask, Worker, WorkerConfig, init_process, run_in_process
+from nhiguard.engine.worker import (
+    BlobResult,
+    BlobTask,
+    Worker,
+    WorkerConfig,
+    init_process,
+    run_in_process,
+)
 from nhiguard.model import Finding, Rule, ScanError, ScanStats, StdinProvenance
 from nhiguard.rules.loader import ruleset_hash
 from nhiguard.settings import Settings
@@ -63,26 +70,11 @@ def choose_engine(settings: Settings) -> bool:
 
 def hyperscan_db_cached(rules: list[Rule], rs_hash: str) -> tuple[bytes | None, tuple[int, ...]]:
     """Compile the Hyperscan database once per ruleset and keep it in the user cache."""
-    cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nhiguard"
-    path = cache_dir / f"hs-{rs_hash}.db"
-    try:
-        import pickle
-
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    except (OSError, EOFError, ValueError, ImportError, Exception):
-        pass
-    db = build_hyperscan_db(rules)
-    try:
-        import pickle
-
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(db, fh)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    name = f"hs-{rs_hash}.db"
+    db = cache.load(name)
+    if not (isinstance(db, tuple) and len(db) == 2):
+        db = build_hyperscan_db(rules)
+        cache.store(name, db)
     return db
 
 

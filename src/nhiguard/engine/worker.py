@@ -8,9 +8,7 @@ pool, or on a distributed scheduler later.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from nhiguard.decode import DecodeBudget, expand
 from nhiguard.decode.expand import is_archive

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from nhiguard import cache
 from nhiguard.model import Rule, Severity
 
 REQUIRED = ("id", "name", "pattern", "kind", "severity")
@@ -113,12 +114,6 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x 
 _PARSED: dict[tuple[str, str], list[Rule]] = {}  # (path, content hash) -> rules, per process
 
 
-def _cache_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nhiguard"
-
-
 def load_rule_file(path: Path) -> list[Rule]:
     """Parse one rule file; parsed files are cached (in memory and on disk) by content hash."""
     where = str(path)
@@ -137,38 +132,21 @@ def load_rule_file(path: Path) -> list[Rule]:
     return cached
 
 
-def _disk_cache_path(key: tuple[str, str]) -> Path:
-    name = hashlib.sha256(f"{key[0]}\0{key[1]}\0{_FORMAT_VERSION}".encode()).hexdigest()[:32]
-    return _cache_dir() / "rules" / f"{name}.pickle"
-
-
 _FORMAT_VERSION = "1"
 
 
-def _read_disk_cache(key: tuple[str, str]) -> list[Rule] | None:
-    import pickle
+def _cache_name(key: tuple[str, str]) -> str:
+    name = hashlib.sha256(f"{key[0]}\0{key[1]}\0{_FORMAT_VERSION}".encode()).hexdigest()[:32]
+    return f"rules/{name}.pickle"
 
-    try:
-        with open(_disk_cache_path(key), "rb") as fh:
-            rules = pickle.load(fh)
-    except Exception:  # noqa: BLE001 - a missing or stale cache is simply rebuilt
-        return None
+
+def _read_disk_cache(key: tuple[str, str]) -> list[Rule] | None:
+    rules = cache.load(_cache_name(key))
     return rules if isinstance(rules, list) and all(isinstance(r, Rule) for r in rules) else None
 
 
 def _write_disk_cache(key: tuple[str, str], rules: list[Rule]) -> None:
-    import os
-    import pickle
-
-    path = _disk_cache_path(key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(rules, fh)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    cache.store(_cache_name(key), rules)
 
 
 def _parse_rule_file(path: Path, raw_bytes: bytes) -> list[Rule]:

@@ -180,6 +180,7 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
             "Summer.2024!",
             "qfL8ZFN9okQb5Aot",
             "Xk9#mP2$qLw8",
+            "e9.nq79471pn50511985155rzuf0b9g5m7430gy79",
         ],
     ),
     "path": (
@@ -261,6 +262,7 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
             "xoxp-1234567890",
             "dapi123456789012345678a9bc01234defg5",
             "2015-05-26",
+            "xoxp-1234-1234-1234-4ddbc191d40ee098cbaae6f3523ada2d",
         ],
         [
             "aIUnrNfVHdPyjWzUayWSz1gA95r2y8iCQO25RW44q0m",

@@ -170,8 +170,11 @@ def _randomish(word: str) -> bool:
     """A generated-looking identifier segment (mixed case and digits, or long and varied),
     unless it reads as words (`CloudFrontOriginAccessIdentityList`, `X25519PrivateKey`)."""
     classes = sum(bool(re.search(p, word)) for p in ("[a-z]", "[A-Z]", "[0-9]"))
-    varied = (len(word) >= 12 and classes == 3) or (
-        len(word) >= 20 and shannon_entropy(word) >= 4.0
+    digits = sum(c.isdigit() for c in word)
+    varied = (
+        (len(word) >= 12 and classes == 3)
+        or (len(word) >= 20 and shannon_entropy(word) >= 4.0)
+        or (len(word) >= 16 and classes >= 2 and digits * 4 >= len(word) > digits)
     )
     if not varied or _is_identifier(word):
         return False
@@ -366,9 +369,14 @@ _NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|[0-9][0-9.,_:/-]*)")  # 1.2.3, 
 
 def _counting_run(s: str) -> bool:
     """`xoxp-1234567890`, `dapi123456789012345678a9bc`: a run of 8+ counting digits makes up
-    much of the value, the mark of a made-up example rather than a generated secret."""
+    much of the value, or one group of digits recurs three times (`1234-1234-1234`): the
+    marks of a made-up example rather than a generated secret."""
     runs = re.findall(r"[0-9]{8,}", s)
-    return any(_sequential(r) and len(r) * 10 >= 4 * len(s) for r in runs)
+    if any(_sequential(r) and len(r) * 10 >= 4 * len(s) for r in runs):
+        return True
+    # `xoxp-1234-1234-1234-...`: the same group of digits three times
+    groups = Counter(re.findall(r"(?<![0-9])[0-9]{4,}(?![0-9])", s))
+    return any(n >= 3 for n in groups.values())
 
 
 def _random_number(s: str) -> bool:

@@ -22,6 +22,8 @@ class ConfigError(ValueError):
 
 def _size(text: str | int) -> int:
     """Parse '50MB', '512k', '1G' or a plain byte count."""
+    if isinstance(text, bool) or not isinstance(text, int | str):
+        raise ConfigError(f"not a size: {text!r} (use e.g. 50MB, 512k, 1048576)")
     if isinstance(text, int):
         return text
     t = text.strip().upper().removesuffix("B").removesuffix("I")
@@ -77,6 +79,8 @@ def _coerce(name: str, value: Any, default: Any, parse: Any) -> Any:
             return False
         raise ConfigError(f"{name}: expected true/false, got {value!r}")
     if isinstance(default, int):
+        if isinstance(value, float) or isinstance(value, bool):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
         try:
             return int(value)
         except (TypeError, ValueError):
@@ -84,10 +88,12 @@ def _coerce(name: str, value: Any, default: Any, parse: Any) -> Any:
     if isinstance(default, tuple):
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
-        if isinstance(value, list | tuple):
-            return tuple(str(v) for v in value)
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
         raise ConfigError(f"{name}: expected a list, got {value!r}")
-    return str(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
 
 
 def _apply(base: Settings, values: Mapping[str, Any], where: str) -> Settings:
@@ -101,7 +107,8 @@ def _apply(base: Settings, values: Mapping[str, Any], where: str) -> Settings:
         try:
             changes[name] = _coerce(name, value, f.default, f.metadata.get("parse"))
         except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+            msg = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
+            raise ConfigError(f"{where}: {msg}") from None
     return replace(base, **changes)
 
 
@@ -139,8 +146,9 @@ def build_settings(
             raise ConfigError(f"{path}: configuration file not found")
         cfg = read_config_file(path)
         base_dir = path.parent
-        if "rules" in cfg:  # rule files are relative to the config file
-            cfg["rules"] = [str(base_dir / r) for r in cfg["rules"]]
+        rules = cfg.get("rules")
+        if isinstance(rules, list) and all(isinstance(r, str) for r in rules):
+            cfg["rules"] = [str(base_dir / r) for r in rules]  # relative to the config file
         settings = _apply(settings, cfg, str(path))
     env = os.environ if environ is None else environ
     env_values = {
@@ -150,7 +158,26 @@ def build_settings(
     }
     settings = _apply(settings, env_values, "environment")
     given = {k: v for k, v in flags.items() if v is not None and v != ()}
-    return _apply(settings, given, "command line")
+    return validate(_apply(settings, given, "command line"))
+
+
+_CHOICES = {
+    "fail_on": ("info", "low", "medium", "high", "critical"),
+    "engine": ("auto", "hyperscan", "python"),
+    "progress": ("auto", "on", "off"),
+}
+
+
+def validate(s: Settings) -> Settings:
+    """Values that parse but make no sense are errors, not silent no-ops."""
+    for name, allowed in _CHOICES.items():
+        if getattr(s, name) not in allowed:
+            raise ConfigError(f"{name}: {getattr(s, name)!r} is not one of {', '.join(allowed)}")
+    if s.jobs < 0:
+        raise ConfigError(f"jobs: must be 0 (all cores) or more, got {s.jobs}")
+    if s.max_file_size <= 0:
+        raise ConfigError(f"max_file_size: must be positive, got {s.max_file_size}")
+    return s
 
 
 def describe() -> list[tuple[str, Any, str]]:

@@ -254,3 +254,78 @@ def test_new_rules_rewalk_history(history_repo, tmp_path):
     nhiguard("scan", repo.workdir, "--disable-rule", "nhiguard.aws.access-key-id", "-f", "json", "--store", store, cwd=tmp_path)
     again = nhiguard("scan", repo.workdir, "-f", "json", "--store", store, cwd=tmp_path)
     assert "nhiguard.aws.access-key-id" in findings_by_rule(again.report)
+
+
+def test_missing_target_does_not_lose_the_others(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.env").write_text(f"T={gh_token()}\n")
+    run = nhiguard("scan", "a", "missing", "-f", "json", "--store", tmp_path / "s.db", cwd=tmp_path)
+    assert run.code == 2
+    assert run.report["findings"] and run.report["scan"]["errors"][0]["path"] == "missing"
+
+
+def test_fifo_behind_a_symlink_does_not_hang(tmp_path):
+    root = tmp_path / "c"
+    root.mkdir()
+    os.mkfifo(root / "pipe")
+    (root / "link").symlink_to(root / "pipe")
+    (root / "ok.env").write_text(f"T={gh_token()}\n")
+    run = nhiguard("scan", "c", "-f", "json", "--store", tmp_path / "s.db", cwd=tmp_path)
+    assert run.code == 1 and len(run.report["findings"]) == 1
+
+
+def test_commit_message_secret_stays_out_of_store_and_report(tmp_path):
+    repo = GitRepo.init(tmp_path / "r")
+    token = gh_token()
+    repo.commit({"p.env": f"T={gh_token()}\n"}, message=f"old token was {token}")
+    store = tmp_path / "s.db"
+    run = nhiguard("scan", repo.git_dir, "-f", "json", "--store", store, cwd=tmp_path)
+    assert run.code == 1 and token not in run.stdout
+    assert token.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("s.db*"))
+
+
+def test_archive_problems_are_reported_and_the_rest_kept(tmp_path):
+    import zipfile
+
+    (tmp_path / "d").mkdir()
+    token = gh_token()
+    with zipfile.ZipFile(tmp_path / "d" / "evil.zip", "w") as zf:
+        zf.writestr("../../etc/x.env", f"T={gh_token()}\n")
+        zf.writestr("ok/y.env", f"T={token}\n")
+    run = nhiguard("scan", "d", "-f", "json", "--show-secrets", "--store", tmp_path / "s.db", cwd=tmp_path)
+    assert run.code == 2
+    assert [f["secret"] for f in run.report["findings"]] == [token]
+    assert any("traversal" in e["message"] for e in run.report["scan"]["errors"])
+
+
+def test_walk_with_errors_is_retried_on_rescan(history_repo, tmp_path):
+    repo, facts = history_repo
+    store = tmp_path / "s.db"
+    oid = str(repo.repo.revparse_single(f"{facts['c2']}:config/aws.ini").id)
+    saved = repo.loose_object_path(oid).read_bytes()
+    repo.corrupt(oid)
+    broken = nhiguard("scan", repo.workdir, "-f", "json", "--store", store, cwd=tmp_path)
+    assert broken.code == 2 and "nhiguard.aws.access-key-id" not in findings_by_rule(broken.report)
+    repo.loose_object_path(oid).write_bytes(saved)
+    fixed = nhiguard("scan", repo.workdir, "-f", "json", "--store", store, cwd=tmp_path)
+    assert "nhiguard.aws.access-key-id" in findings_by_rule(fixed.report)
+
+
+@pytest.mark.parametrize("setting", ['fail_on = "bogus"', "max_file_size = 1.5", "rules = 5",
+                                     'engine = "turbo"', "jobs = -3", 'max_file_size = "-5MB"'])
+def test_bad_settings_are_clear_errors(tmp_path, setting):
+    (tmp_path / "nhiguard.toml").write_text(setting + "\n")
+    run = nhiguard("scan", ".", "--store", tmp_path / "s.db", cwd=tmp_path)
+    assert run.code == 2 and "Traceback" not in run.stderr and setting.split()[0] in run.stderr
+
+
+def test_store_password_is_not_printed(tmp_path):
+    run = nhiguard("scan", ".", "--store", "postgresql+psycopg://u:hunter2pw@127.0.0.1:1/db", cwd=tmp_path)
+    assert run.code == 2 and "hunter2pw" not in run.stderr
+
+
+def test_report_with_secrets_is_private(tmp_path):
+    out = tmp_path / "r.json"
+    nhiguard("scan", "-", "-f", "json", "--show-secrets", "-o", out, "--store", tmp_path / "s.db",
+             cwd=tmp_path, stdin=f"T={gh_token()}\n".encode())
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600

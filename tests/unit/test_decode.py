@@ -124,3 +124,12 @@ def test_depth_limit():
         BlobTask(1, BytesLoader(data), None))
     assert res.matches == ()
     del budget
+
+
+def test_truncated_tar_gz_keeps_members_before_the_damage():
+    import os as _os
+
+    data = tar_of({"a/first.env": f"T={TOKEN}\n".encode(), "b/big.bin": _os.urandom(200_000)}, "w:gz")
+    res = scan(data[: len(data) * 2 // 3])
+    assert [m.secret for m in res.matches] == [TOKEN]
+    assert res.problems

@@ -38,13 +38,16 @@ def _load_rules(settings):
     from nhiguard.rules.loader import RuleError, load_rules
 
     try:
-        return load_rules(
+        loaded = load_rules(
             [Path(p) for p in settings.rules],
             disabled=settings.disable_rules,
             include_builtin=not settings.only_custom_rules,
         )
     except RuleError as exc:
         _fail(str(exc))
+    if not loaded:
+        _fail("no rules to scan with (--only-custom-rules needs --rules FILE)")
+    return loaded
 
 
 def _open_store(settings):
@@ -53,16 +56,31 @@ def _open_store(settings):
     try:
         return Store.open(settings.store)
     except Exception as exc:  # noqa: BLE001 - any backend error is an input error here
-        _fail(f"cannot open store {settings.store}: {type(exc).__name__}: {exc}")
+        _fail(f"cannot open store {_no_password(settings.store)}: {type(exc).__name__}: "
+              f"{_no_password(str(exc))}")
+
+
+def _no_password(text: str) -> str:
+    """Database URLs in messages lose their password."""
+    import re
+
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
 
 
 def _write_report(results, fmt: str, output: str | None) -> None:
+    import os
+
     from nhiguard.report import get_reporter
 
     reporter = get_reporter(fmt)
     if output and output != "-":
         try:
-            with open(output, "w", encoding="utf-8", newline="") as fh:
+            # a report with raw secrets is readable by its owner only
+            mode = 0o600 if results.show_secrets else 0o644
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            if results.show_secrets:
+                os.fchmod(fd, 0o600)
+            with open(fd, "w", encoding="utf-8", newline="") as fh:
                 reporter.write(results, fh)
         except OSError as exc:
             _fail(f"cannot write {output}: {exc.strerror}")

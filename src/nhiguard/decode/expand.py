@@ -167,14 +167,26 @@ def _bounded_decompress(data: bytes, kind: str, limit: int) -> bytes | None:
     return out
 
 
+def _tar_members(tf: tarfile.TarFile, budget: DecodeBudget, route: str) -> Iterator[tarfile.TarInfo]:
+    """Members one by one, so a truncated archive still gives the members before the damage."""
+    while True:
+        try:
+            m = tf.next()
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            budget.problems.append(f"{_join(route, 'tar')}: corrupt or truncated tar archive: {exc}")
+            return
+        if m is None:
+            return
+        yield m
+
+
 def _tar(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
     try:
         tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
-        members = tf.getmembers()
     except (tarfile.TarError, OSError, EOFError) as exc:
         budget.problems.append(f"{_join(route, 'tar')}: corrupt tar archive: {exc}")
         return
-    for m in members:
+    for m in _tar_members(tf, budget, route):
         if not m.isfile():
             continue
         where = _join(route, f"tar:{m.name}")
@@ -190,6 +202,8 @@ def _tar(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
         except (tarfile.TarError, OSError, EOFError) as exc:
             budget.problems.append(f"{where}: unreadable member: {exc}")
             continue
+        if len(member) < m.size:
+            budget.problems.append(f"{where}: member cut short (truncated archive)")
         yield Derived(member, where)
 
 

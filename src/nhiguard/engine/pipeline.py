@@ -54,7 +54,10 @@ class ScanOutcome:
 
 
 def effective_ruleset_hash(rules: list[Rule], settings: Settings) -> str:
-    key_id = hashlib.sha256(settings.fingerprint_key_bytes).hexdigest()[:8]
+    """What stored results are valid under: the rules, the engine, the fingerprint key, and
+    the content policy (a blob skipped as too large or binary must be read when that changes)."""
+    policy = f"{settings.max_file_size}:{int(settings.scan_binary)}"
+    key_id = hashlib.sha256(settings.fingerprint_key_bytes + b"\0" + policy.encode()).hexdigest()[:8]
     return f"{ruleset_hash(rules)}-{ENGINE_VERSION}-{key_id}"
 
 
@@ -102,7 +105,9 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
             out.append(_Target(t, [item]))
             continue
         if not os.path.lexists(t):
-            raise InputError(f"{t}: no such file or directory")
+            # reported like any unreadable input: the other targets are still scanned
+            out.append(_Target(os.path.abspath(t), [ScanError(t, "no such file or directory")]))
+            continue
         if not settings.no_history and is_git_repository(t):
             history_mode = not (settings.since or settings.staged)
             try:
@@ -156,6 +161,10 @@ class _Run:
 
     def handle(self, res: BlobResult) -> None:
         target, fields = self.pending.pop(res.token, (None, None))
+        for problem in res.problems:  # inside archives and encodings; the rest was kept
+            where = fields["path"] if fields else next(
+                (f.get("path") for _, f in self.by_blob.get(res.blob_id or "", [])), res.blob_id)
+            self.stats.errors.append(ScanError(f"{where}", problem))
         if res.error or res.skipped:
             where = fields["path"] if fields else (res.blob_id or "?")
             locs = self.by_blob.pop(res.blob_id, []) if res.blob_id and fields is None else []
@@ -288,7 +297,9 @@ def run_scan(
     else:
         done = _run_pool(run, cfg, jobs, _chain(head, batches), progress)
     for tgt in srcs:
-        if tgt.git is not None:
+        # A walk with unreadable parts, or of a shallow clone, is not remembered: the next
+        # incremental scan walks it again instead of trusting what it could not see.
+        if tgt.git is not None and not run.stats.errors and not _is_shallow(tgt.git.repo_key):
             store.record_walked_commits(walk_key(tgt.git.repo_key, rs_hash), tgt.git.walked_commits)
         if tgt.carry_forward and not full:
             store.carry_forward_git_locations(scan_id, tgt.name)
@@ -303,6 +314,10 @@ def run_scan(
         # a secret known by its own format is surer than one known by where it sits
         f.confidence = "medium" if rule is not None and is_contextual(rule) else "high"
     return ScanOutcome(scan_id, run.stats, findings, run.secrets)
+
+
+def _is_shallow(git_dir: str) -> bool:
+    return os.path.exists(os.path.join(git_dir, "shallow"))
 
 
 def _chain(head: list, rest: Iterator) -> Iterator:

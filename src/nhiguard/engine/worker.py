@@ -91,6 +91,8 @@ class Worker:
         if head is not None and not self.cfg.scan_binary:
             try:
                 first = head(SNIFF_BYTES)
+            except Skipped as exc:
+                return BlobResult(task.token, task.blob_id, 0, skipped=str(exc))
             except LoadError as exc:
                 return BlobResult(task.token, task.blob_id, 0, error=str(exc))
             if not is_archive(first) and looks_binary(first):

@@ -58,6 +58,9 @@ class GitProvenance:
         out = {k: v for k, v in asdict(self).items() if v is not None}
         if not self.staged:
             del out["staged"]
+        # a commit message can quote a secret and is not scanned: keep it out of the
+        # store and reports
+        out.pop("summary", None)
         return out
 
 

@@ -90,6 +90,20 @@ def parse_rule(raw: dict[str, Any], provider: str, where: str) -> Rule:
     except re.error as exc:
         raise RuleError(f"{where}: rule {rid}: bad pattern: {exc}") from None
     keywords = tuple(k.lower() for k in _as_tuple(raw.get("keywords"), "keywords", where))
+    try:
+        min_entropy = float(raw.get("min_entropy", 0.0))
+        max_length = int(raw.get("max_length", 4096))
+    except (TypeError, ValueError):
+        raise RuleError(f"{where}: rule {rid}: min_entropy must be a number and max_length an integer") from None
+    if max_length <= 0 or min_entropy < 0:
+        raise RuleError(f"{where}: rule {rid}: max_length must be positive and min_entropy not negative")
+    if re.compile(pattern.encode(), re.IGNORECASE if ignore_case else 0).match(b""):
+        raise RuleError(f"{where}: rule {rid}: pattern matches the empty string")
+    filters = _as_tuple(raw.get("filters"), "filters", where)
+    from nhiguard.engine.filters import unknown_filters
+
+    if unknown_filters(filters):
+        raise RuleError(f"{where}: rule {rid}: unknown filter(s) {', '.join(unknown_filters(filters))}")
     return Rule(
         id=str(rid),
         name=str(raw["name"]),
@@ -101,11 +115,11 @@ def parse_rule(raw: dict[str, Any], provider: str, where: str) -> Rule:
         references=_as_tuple(raw.get("references"), "references", where),
         examples=_as_tuple(raw.get("examples"), "examples", where),
         negative_examples=_as_tuple(raw.get("negative_examples"), "negative_examples", where),
-        min_entropy=float(raw.get("min_entropy", 0.0)),
-        filters=_as_tuple(raw.get("filters"), "filters", where),
+        min_entropy=min_entropy,
+        filters=filters,
         pairs_with=_as_tuple(raw.get("pairs_with"), "pairs_with", where),
         ignore_case=ignore_case,
-        max_length=int(raw.get("max_length", 4096)),
+        max_length=max_length,
         source_file=where,
     )
 

@@ -27,6 +27,8 @@ class FileLoader:
     def load(self) -> bytes:
         try:
             st = os.stat(self.path)
+            if not stat.S_ISREG(st.st_mode):
+                raise Skipped("not a regular file")
             if st.st_size > self.max_size:
                 raise Skipped(f"larger than --max-file-size ({st.st_size} > {self.max_size} bytes)")
             with open(self.path, "rb") as fh:
@@ -39,6 +41,8 @@ class FileLoader:
     def head(self, n: int) -> bytes:
         """The first `n` bytes, so binary files can be skipped without reading them whole."""
         try:
+            if not stat.S_ISREG(os.stat(self.path).st_mode):
+                raise Skipped("not a regular file")  # a FIFO would block the worker forever
             with open(self.path, "rb") as fh:
                 return fh.read(n)
         except OSError as exc:
@@ -145,7 +149,12 @@ class FilesystemSource:
             yield ScanError(shown, msg)
             return
         if os.path.isdir(target):
+            if os.path.commonpath([real_root, target]) != real_root:
+                yield ScanError(shown, "symbolic link to a directory outside the scanned tree", kind="skipped")
             return  # never descend symlinked directories: loops and double counting
+        if not os.path.isfile(target):
+            yield ScanError(shown, "symbolic link to something that is not a regular file", kind="skipped")
+            return
         if os.path.commonpath([real_root, target]) != real_root:
             yield ScanError(shown, "symbolic link points outside the scanned directory", kind="skipped")
             return

@@ -63,6 +63,7 @@ _INDEX_CHANGED = (
 _WORKTREE_DIFFERS = FileStatus.WT_MODIFIED | FileStatus.WT_DELETED | FileStatus.WT_TYPECHANGE
 
 _libgit2_configured = False
+_OWN_DIRS = frozenset({".nhiguard"})
 
 
 def _configure_libgit2() -> None:
@@ -932,6 +933,8 @@ class GitSource:
                     )
             if not flags & _WORKTREE_CHANGED or flags & FileStatus.WT_DELETED:
                 continue
+            if path.split("/", 1)[0] in _OWN_DIRS:
+                continue  # nhiguard's own store in the work tree
             yield from self._worktree_file(os.path.join(workdir, path), path.rstrip("/"), real_root)
 
     def _worktree_file(self, abs_path: str, rel: str, real_root: str) -> Iterator[SourceOutput]:

@@ -114,6 +114,8 @@ def make_engine(url_or_path: str | os.PathLike[str], **kwargs: Any) -> Engine:
         if path is not None:
             prepare_sqlite_file(path)
             url = url.set(database=str(path))
+            # several scans may share one store: wait for the writer instead of failing
+            kwargs.setdefault("connect_args", {"timeout": 120})
         else:
             # One shared connection, or every connection would see its own empty database.
             kwargs.setdefault("poolclass", StaticPool)

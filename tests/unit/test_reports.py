@@ -666,12 +666,26 @@ def test_no_raw_secret_unless_asked(fmt):
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "sarif"])
 def test_a_secret_in_other_text_is_scrubbed(fmt):
-    """The commit summary holds the access key id: without --show-secrets it is replaced,
-    with it the text is kept as it is."""
-    hidden = render(fmt, make_results(False))
-    assert "add key [redacted] for now" in hidden
-    shown = render(fmt, make_results(True))
-    assert f"add key {KEY_ID} for now" in shown
+    """A free-text location field that quotes a secret (git provenances no longer carry commit
+    messages, but other sources may add text): without --show-secrets it is replaced, with it
+    the text is kept as it is."""
+
+    def with_note(show: bool):
+        results = make_results(show)
+        first = results.findings[0]
+        note = Location(fields={"source": "git", "path": "notes.txt", "commit": "c" * 40,
+                                "summary": f"add key {KEY_ID} for now"},
+                        line=1, column=1, blob_id=BLOB1)
+        first.locations = [*first.locations, note]
+        return results
+
+    assert "add key [redacted] for now" in render(fmt, with_note(False))
+    assert f"add key {KEY_ID} for now" in render(fmt, with_note(True))
+
+
+def test_git_locations_never_carry_commit_messages():
+    prov = GitProvenance(repo="r", path="a.env", commit="c" * 40, summary=f"add key {KEY_ID}")
+    assert "summary" not in prov.as_location()
 
 
 # --------------------------------------------------------------------------- robustness

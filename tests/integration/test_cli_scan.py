@@ -329,3 +329,9 @@ def test_report_with_secrets_is_private(tmp_path):
     nhiguard("scan", "-", "-f", "json", "--show-secrets", "-o", out, "--store", tmp_path / "s.db",
              cwd=tmp_path, stdin=f"T={gh_token()}\n".encode())
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+
+
+def test_rules_list_piped_gives_whole_ids(tmp_path):
+    out = nhiguard("rules", "list", cwd=tmp_path).stdout.splitlines()
+    ids = [line.split("\t")[0] for line in out]
+    assert "nhiguard.aws.access-key-id" in ids and all("…" not in i for i in ids)

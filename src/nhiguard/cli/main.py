@@ -275,6 +275,10 @@ def rules_list(ctx: click.Context, fmt: str, rules_files: tuple[str, ...]) -> No
              "severity": str(r.severity), "keywords": list(r.keywords), "references": list(r.references)}
             for r in loaded], indent=2))
         return
+    if not sys.stdout.isatty():  # piped: whole ids, one rule a line, tab-separated
+        for r in loaded:
+            click.echo(f"{r.id}\t{r.name}\t{r.kind}\t{r.severity}")
+        return
     from rich.console import Console
     from rich.table import Table
 

@@ -191,7 +191,7 @@ class Matcher:
         return "hyperscan" if self.use_hyperscan else "python"
 
     # -- stage 1 ---------------------------------------------------------------------------
-    def _candidates(self, data: bytes) -> dict[int, int]:
+    def _candidates(self, data: bytes, lowered: _Lowered) -> dict[int, int]:
         """Rule index -> a position before which no true match of that rule can start."""
         out: dict[int, int] = {}
         if self.use_hyperscan:
@@ -204,16 +204,12 @@ class Matcher:
                 self._db.scan(data, match_event_handler=on_match)
             for idx, end in hits.items():
                 out[idx] = max(0, end - self.rules[idx].max_length - 1)
-            lowered = None
             for idx in self._always:
-                if lowered is None:
-                    lowered = data.lower()
-                if self._keyword_in(self._keywords[idx], lowered):
+                if self._keyword_in(self._keywords[idx], lowered()):
                     out[idx] = 0
             return out
-        lowered = data.lower()
         for idx, kws in enumerate(self._keywords):
-            if self._keyword_in(kws, lowered):
+            if self._keyword_in(kws, lowered()):
                 out[idx] = 0
         return out
 
@@ -247,13 +243,11 @@ class Matcher:
 
     def _scan_chunk(self, blob_id: str, data: bytes, base: int, lines: _LineIndex) -> list[Match]:
         raw: list[tuple[_Compiled, int, int, bytes]] = []
-        lowered: bytes | None = None
-        for idx, pos in sorted(self._candidates(data).items()):
+        lowered = _Lowered(data)  # one lower-cased copy per chunk, made only if needed
+        for idx, pos in sorted(self._candidates(data, lowered).items()):
             c = self.compiled(idx)
             if c.keywords and len(data) - pos > WINDOW_MIN_BLOB:
-                if lowered is None:
-                    lowered = data.lower()
-                windows = keyword_windows(data, lowered, c.keywords, c.rule.max_length, pos)
+                windows = keyword_windows(data, lowered(), c.keywords, c.rule.max_length, pos)
             else:
                 windows = [(pos, len(data))]
             for ws, we in windows:
@@ -394,6 +388,19 @@ def line_column(data: bytes, offset: int) -> tuple[int, int]:
     """1-based line and column of a byte offset."""
     line_start = data.rfind(b"\n", 0, offset) + 1
     return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+class _Lowered:
+    """The lower-cased blob, computed on first call and shared by both stages."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._lowered: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self._lowered is None:
+            self._lowered = self._data.lower()
+        return self._lowered
 
 
 _WS = re.compile(rb"\s+")

@@ -37,8 +37,8 @@ from nhiguard.sources.filesystem import FilesystemSource
 ENGINE_VERSION = "1"  # bump when matching semantics change so stored results are not reused
 BATCH_ITEMS = 128
 BATCH_BYTES = 4 * 1024 * 1024
-INLINE_LIMIT_ITEMS = 64
-AVERAGE_FILE = 16 * 1024  # batch budgeting for files whose size is not known up front  # below this many blobs a pool costs more than it saves
+INLINE_LIMIT_ITEMS = 64  # below this many blobs a pool costs more than it saves
+AVERAGE_FILE = 16 * 1024  # batch budgeting for files whose size is not known up front
 
 
 class InputError(Exception):
@@ -159,21 +159,25 @@ class _Run:
     def add_error(self, err: ScanError) -> None:
         (self.stats.skipped if err.kind == "skipped" else self.stats.errors).append(err)
 
+    def _place(self, fields: dict | None, blob_id: str | None) -> str:
+        """Where to report a problem with a blob: its path, else its first known path, else its id."""
+        if fields is not None:
+            return str(fields.get("path"))
+        first = next((f.get("path") for _, f in self.by_blob.get(blob_id or "", [])), None)
+        return str(first or blob_id or "?")
+
     def handle(self, res: BlobResult) -> None:
         target, fields = self.pending.pop(res.token, (None, None))
+        where = self._place(fields, res.blob_id)
         for problem in res.problems:  # inside archives and encodings; the rest was kept
-            where = fields["path"] if fields else next(
-                (f.get("path") for _, f in self.by_blob.get(res.blob_id or "", [])), res.blob_id)
-            self.stats.errors.append(ScanError(f"{where}", problem))
+            self.stats.errors.append(ScanError(where, problem))
         if res.error or res.skipped:
-            where = fields["path"] if fields else (res.blob_id or "?")
-            locs = self.by_blob.pop(res.blob_id, []) if res.blob_id and fields is None else []
-            if fields is None and locs:
-                where = locs[0][1].get("path") or res.blob_id
+            if fields is None and res.blob_id:
+                self.by_blob.pop(res.blob_id, None)  # its places were never recorded
             if res.error:
-                self.stats.errors.append(ScanError(str(where), res.error))
+                self.stats.errors.append(ScanError(where, res.error))
             else:
-                self.stats.skipped.append(ScanError(str(where), res.skipped or "", kind="skipped"))
+                self.stats.skipped.append(ScanError(where, res.skipped or "", kind="skipped"))
             return
         bid = res.blob_id
         assert bid is not None

@@ -88,7 +88,8 @@ class Worker:
 
     def run_one(self, task: BlobTask) -> BlobResult:
         head = getattr(task.loader, "head", None)
-        if head is not None and not self.cfg.scan_binary:
+        sniffed = head is not None and not self.cfg.scan_binary
+        if sniffed:
             try:
                 first = head(SNIFF_BYTES)
             except Skipped as exc:
@@ -104,7 +105,7 @@ class Worker:
         except LoadError as exc:
             return BlobResult(task.token, task.blob_id, 0, error=str(exc))
         bid = task.blob_id or blob_id(data)
-        if not self.cfg.scan_binary and not is_archive(data) and looks_binary(data):
+        if not sniffed and not self.cfg.scan_binary and not is_archive(data) and looks_binary(data):
             return BlobResult(task.token, bid, len(data), skipped="binary content")
         budget = DecodeBudget(max_depth=self.cfg.decode_depth, max_total_bytes=self.cfg.decode_budget)
         try:

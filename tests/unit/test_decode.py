@@ -133,3 +133,20 @@ def test_truncated_tar_gz_keeps_members_before_the_damage():
     res = scan(data[: len(data) * 2 // 3])
     assert [m.secret for m in res.matches] == [TOKEN]
     assert res.problems
+
+
+def test_small_member_with_high_ratio_is_read():
+    """A few hundred KB of zeros (a NumPy .npz, say) compresses past the bomb ratio but is
+    harmless: only big members are judged by ratio; the byte budget bounds the rest."""
+    data = zip_of({"zeros.npy": b"\0" * (700 * 1024), "k.txt": f"x {TOKEN}".encode()})
+    budget = DecodeBudget()
+    members = list(expand(data, budget))
+    assert sorted(d.route for d in members) == ["zip:k.txt", "zip:zeros.npy"]
+    assert budget.problems == []
+
+
+def test_small_gzip_with_high_ratio_is_read():
+    budget = DecodeBudget()
+    out = list(expand(gzip.compress(b"\0" * (600 * 1024)), budget))
+    assert len(out) == 1 and len(out[0].data) == 600 * 1024
+    assert budget.problems == []

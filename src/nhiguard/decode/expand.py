@@ -43,7 +43,8 @@ class DecodeBudget:
     max_depth: int = 3
     max_total_bytes: int = 256 * 1024 * 1024  # decompressed bytes across one outer blob
     max_members: int = 10_000
-    max_ratio: int = 200  # a member expanding more than this is treated as a bomb
+    max_ratio: int = 200  # a member expanding more than this is treated as a bomb...
+    ratio_floor: int = 1024 * 1024  # ...once it is bigger than this (small ones are harmless)
     used_bytes: int = 0
     used_members: int = 0
     problems: list[str] = field(default_factory=list)
@@ -121,7 +122,10 @@ def _zip(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
         if budget.used_members > budget.max_members:
             budget.problems.append(f"{where}: more than {budget.max_members} archive members; rest skipped")
             return
-        if info.compress_size and info.file_size / max(info.compress_size, 1) > budget.max_ratio:
+        if (
+            info.file_size > budget.ratio_floor
+            and info.file_size / max(info.compress_size, 1) > budget.max_ratio
+        ):
             budget.problems.append(f"{where}: compression ratio too high (zip bomb?) refused")
             continue
         if not budget.take(info.file_size):
@@ -137,7 +141,7 @@ def _zip(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
 
 def _stream(data: bytes, budget: DecodeBudget, route: str, kind: str, fn) -> Iterator[Derived]:
     where = _join(route, kind)
-    limit = min(budget.max_total_bytes - budget.used_bytes, len(data) * budget.max_ratio)
+    limit = min(budget.max_total_bytes - budget.used_bytes, max(len(data) * budget.max_ratio, budget.ratio_floor))
     try:
         out = _bounded_decompress(data, kind, limit)
     except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
@@ -214,19 +218,19 @@ _MIN_JSON_STRING = 16
 
 
 def _escaped_regions(data: bytes) -> Iterator[tuple[int, int]]:
-    """Where to look for escaped strings: all of a JSON document or JSON-lines log; in other
-    text only the lines that hold an escaped quote (code rarely needs unescaping)."""
-    if data[:256].lstrip()[:1] in (b"{", b"["):
-        yield 0, len(data)
-        return
-    pos = data.find(b'\\"')
+    """Where to look for escaped strings: the lines of a JSON document or JSON-lines log that
+    hold a backslash (a JSON string cannot span lines, so nothing is missed, and pretty-printed
+    documents are mostly escape-free); in other text only the lines that hold an escaped quote
+    (code rarely needs unescaping)."""
+    needle = b"\\" if data[:256].lstrip()[:1] in (b"{", b"[") else b'\\"'
+    pos = data.find(needle)
     while pos >= 0:
         start = data.rfind(b"\n", 0, pos) + 1
         end = data.find(b"\n", pos)
         if end < 0:
             end = len(data)
         yield start, end
-        pos = data.find(b'\\"', end)
+        pos = data.find(needle, end)
 
 
 def _json_strings(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:

@@ -154,6 +154,7 @@ class _Run:
         self.by_blob: dict[str, list[tuple[str, dict]]] = {}  # blob id -> unscanned locations (known ids)
         self.seen_ids: set[str] = set()
         self.done_ids: set[str] = set()
+        self.matched_ids: set[str] = set()  # blobs with matches (this run or stored)
         self.token = 0
 
     def add_error(self, err: ScanError) -> None:
@@ -186,12 +187,17 @@ class _Run:
             self.stats.blobs_scanned += 1
             self.stats.bytes_scanned += res.size
             self.store.record_blob(self.scan_id, self.rs_hash, bid, res.size, res.matches, self.rules)
+            if res.matches:
+                self.matched_ids.add(bid)
             for m in res.matches:
                 if m.secret is not None:
                     self.secrets[m.fingerprint] = m.secret
+        places = self.by_blob.pop(bid, [])
+        if bid not in self.matched_ids:
+            return  # places matter only for blobs with findings (see record_place)
         if fields is not None:
             self.store.record_location(self.scan_id, target, bid, fields)
-        for t, f in self.by_blob.pop(bid, []):
+        for t, f in places:
             self.store.record_location(self.scan_id, t, bid, f)
 
 
@@ -204,11 +210,14 @@ def _batches(run: _Run, targets: list[_Target], full: bool) -> Iterator[list[Blo
     def flush_known() -> Iterator[BlobTask]:
         ids = {item.blob_id for item, _ in known}
         stored = set() if full else run.store.already_scanned(run.rs_hash, ids)
+        if stored:
+            run.matched_ids.update(run.store.blobs_with_matches(run.rs_hash, stored))
         for item, target in known:
             bid = item.blob_id
             fields = item.provenance.as_location()
             if bid in stored or bid in run.done_ids:
-                run.store.record_location(run.scan_id, target, bid, fields)
+                if bid in run.matched_ids:
+                    run.store.record_location(run.scan_id, target, bid, fields)
                 if bid in stored and bid not in run.seen_ids:
                     run.seen_ids.add(bid)
                     run.stats.blobs_reused += 1

@@ -63,6 +63,10 @@ def looks_binary(data: bytes) -> bool:
     return control / len(head) > 0.1 or (nontext / len(head) > 0.3 and not _is_utf8(head))
 
 
+def _binary_reason(head: bytes) -> str | None:
+    return "binary content" if not is_archive(head) and looks_binary(head) else None
+
+
 def _is_utf8(head: bytes) -> bool:
     try:
         head.decode("utf-8")
@@ -87,19 +91,10 @@ class Worker:
         return [self.run_one(t) for t in tasks]
 
     def run_one(self, task: BlobTask) -> BlobResult:
-        head = getattr(task.loader, "head", None)
-        sniffed = head is not None and not self.cfg.scan_binary
-        if sniffed:
-            try:
-                first = head(SNIFF_BYTES)
-            except Skipped as exc:
-                return BlobResult(task.token, task.blob_id, 0, skipped=str(exc))
-            except LoadError as exc:
-                return BlobResult(task.token, task.blob_id, 0, error=str(exc))
-            if not is_archive(first) and looks_binary(first):
-                return BlobResult(task.token, task.blob_id, 0, skipped="binary content")
+        sniffing = getattr(task.loader, "load_sniffed", None)
+        sniffed = sniffing is not None and not self.cfg.scan_binary
         try:
-            data = task.loader.load()
+            data = sniffing(SNIFF_BYTES, _binary_reason) if sniffed else task.loader.load()
         except Skipped as exc:
             return BlobResult(task.token, task.blob_id, 0, skipped=str(exc))
         except LoadError as exc:

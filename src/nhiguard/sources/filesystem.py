@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,28 +25,43 @@ class FileLoader:
     max_size: int
 
     def load(self) -> bytes:
+        return self.load_sniffed(0, None)
+
+    def load_sniffed(self, sniff: int, reject: Callable[[bytes], str | None] | None) -> bytes:
+        """The file's bytes, opened once: `reject` sees the first `sniff` bytes and may
+        refuse the file (Skipped with its reason) before the rest is read, so binaries
+        cost one small read."""
         try:
-            st = os.stat(self.path)
-            if not stat.S_ISREG(st.st_mode):
-                raise Skipped("not a regular file")
-            if st.st_size > self.max_size:
-                raise Skipped(f"larger than --max-file-size ({st.st_size} > {self.max_size} bytes)")
-            with open(self.path, "rb") as fh:
-                return fh.read(self.max_size + 1)[: self.max_size]
+            # O_NONBLOCK: opening a FIFO (say, behind a symlink) must not wait for a writer;
+            # it changes nothing for regular files
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            with open(fd, "rb", buffering=0) as fh:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise Skipped("not a regular file")
+                if st.st_size > self.max_size:
+                    raise Skipped(f"larger than --max-file-size ({st.st_size} > {self.max_size} bytes)")
+                if reject is None:
+                    return _read_all(fh, st.st_size, self.max_size)
+                head = fh.read(sniff)
+                reason = reject(head)
+                if reason is not None:
+                    raise Skipped(reason)
+                if len(head) < sniff:
+                    return head
+                return head + _read_all(fh, st.st_size - len(head), self.max_size - len(head))
         except Skipped:
             raise
         except OSError as exc:
             raise LoadError(exc.strerror or type(exc).__name__) from None
 
-    def head(self, n: int) -> bytes:
-        """The first `n` bytes, so binary files can be skipped without reading them whole."""
-        try:
-            if not stat.S_ISREG(os.stat(self.path).st_mode):
-                raise Skipped("not a regular file")  # a FIFO would block the worker forever
-            with open(self.path, "rb") as fh:
-                return fh.read(n)
-        except OSError as exc:
-            raise LoadError(exc.strerror or type(exc).__name__) from None
+
+def _read_all(fh, expected: int, limit: int) -> bytes:
+    """Read to the end (a file may grow while we read; never past `limit`)."""
+    data = fh.read(min(expected, limit) + 1) if expected >= 0 else b""
+    if len(data) > expected:  # grew: read the rest up to the limit
+        data += fh.read(max(limit - len(data), 0) + 1)
+    return data[:limit]
 
 
 def _display(path: Path) -> str:

@@ -8,7 +8,9 @@ records without forcing a flush.
 
 Locations are stored once per distinct place (`locations`) and linked to every scan that
 saw them (`scan_locations`), so rescanning a repository's history, which carries all of
-its old places forward, costs a small row per place, not a copy of it.
+its old places forward, costs a small row per place, not a copy of it. The pipeline records
+places only for blobs with matches: a place is what a finding is reported at, and a blob
+without matches under a ruleset keeps none under it (a new ruleset walks everything again).
 
 Secrets are radioactive: a Match's `secret` is never read here. Only the keyed fingerprint
 and the redacted preview are written.
@@ -383,6 +385,26 @@ class Store:
         stmt = select(scanned_blobs.c.blob_id).where(
             scanned_blobs.c.ruleset_hash == ruleset_hash,
             scanned_blobs.c.blob_id.in_(bindparam("ids", expanding=True)),
+        )
+        with self.engine.connect() as conn:
+            for chunk in _chunks(rest):
+                found.update(conn.execute(stmt, {"ids": list(chunk)}).scalars())
+        return found
+
+    def blobs_with_matches(self, ruleset_hash: str, blob_ids: Iterable[str]) -> set[str]:
+        """Those of `blob_ids` that have at least one match stored under `ruleset_hash`."""
+        wanted = list(dict.fromkeys(blob_ids))
+        found = {b for b in wanted if self._matches.get((b, ruleset_hash))}
+        rest = [b for b in wanted if b not in found and (b, ruleset_hash) not in self._blobs]
+        if not rest:
+            return found
+        stmt = (
+            select(matches.c.blob_id)
+            .where(
+                matches.c.ruleset_hash == ruleset_hash,
+                matches.c.blob_id.in_(bindparam("ids", expanding=True)),
+            )
+            .distinct()
         )
         with self.engine.connect() as conn:
             for chunk in _chunks(rest):

@@ -704,3 +704,44 @@ def test_shallow_clone_counts_the_boundary_commit_as_introducing_its_tree(repo, 
         ("mid", c3),
         ("new", c3),
     }
+
+
+def test_prefetched_worktree_status_is_libgit2s_answer_and_is_used(repo, monkeypatch):
+    """The CLI computes the status in a forked child; GitSource must see the same files
+    as when it asks libgit2 itself, and must not ask again."""
+    from nhiguard.sources import gitstatus
+
+    repo.commit({".gitignore": "*.log\n", "tracked.py": "v1", "gone.py": "x"})
+    repo.checkout()
+    repo.write("tracked.py", "modified")
+    repo.write("notes/new.txt", "untracked")
+    repo.write("debug.log", "ignored")
+    os.remove(os.path.join(repo.workdir, "gone.py"))
+    repo.write("both.txt", "staged version")
+    repo.stage("both.txt")
+    repo.write("both.txt", "work tree version")
+    expected, _, _ = scan(repo.workdir)
+
+    gitstatus.start(repo.workdir)
+    assert gitstatus._children, "no child started"
+    asked = []
+    real_status = pygit2.Repository.status
+    monkeypatch.setattr(pygit2.Repository, "status", lambda self, **kw: asked.append(kw) or real_status(self, **kw))
+    got, errors, _ = scan(repo.workdir)
+    assert errors == [] and asked == []
+    def places(items):
+        return sorted((type(i.provenance).__name__, i.provenance.path, i.blob_id) for i in items)
+    assert places(got) == places(expected)
+    assert {i.provenance.path for i in got if isinstance(i.provenance, FileProvenance)} == {
+        "tracked.py", "notes/new.txt", "both.txt"}
+    # taken once: a second scan asks libgit2 again
+    scan(repo.workdir)
+    assert asked == [{"untracked_files": "all", "ignored": False}]
+
+
+def test_prefetch_of_a_non_repository_gives_nothing(tmp_path):
+    from nhiguard.sources import gitstatus
+
+    (tmp_path / ".git").mkdir()  # looks like a work tree, is not one
+    gitstatus.start(str(tmp_path))
+    assert gitstatus.take(str(tmp_path)) is None

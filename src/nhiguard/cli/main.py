@@ -127,6 +127,11 @@ def scan_options(fn):
 def _run(ctx: click.Context, targets: tuple[str, ...], flags: dict[str, Any]):
     """Scan with the settings from config, environment and flags; returns (settings, rules, outcome)."""
     settings = _settings(ctx, **flags)
+    if not (settings.no_history or settings.since or settings.staged):
+        from nhiguard.sources import gitstatus
+
+        for t in targets:  # on another core while rules load and the store opens
+            gitstatus.start(t)
     rules = _load_rules(settings)
     from nhiguard.cli.progress import progress_reporter
     from nhiguard.engine.pipeline import InputError, run_scan

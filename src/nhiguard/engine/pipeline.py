@@ -13,10 +13,8 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing import get_context
 
 from nhiguard import cache
 from nhiguard.engine.matcher import build_hyperscan_db, hyperscan_available, is_contextual
@@ -339,9 +337,12 @@ def _chain(head: list, rest: Iterator) -> Iterator:
 
 
 def _run_pool(run: _Run, cfg: WorkerConfig, jobs: int, batches: Iterator[list[BlobTask]], progress) -> int:
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait  # only for big scans
+    from multiprocessing import get_context
+
     ctx = get_context("fork") if sys.platform.startswith("linux") else get_context("spawn")
     done = 0
-    in_flight: set[Future] = set()
+    in_flight: set = set()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_process, initargs=(cfg,)) as pool:
         exhausted = False
         while True:

@@ -24,6 +24,9 @@ class FileLoader:
     path: str
     max_size: int
 
+    def __reduce__(self):  # cheap pickling: one per file crosses to a worker
+        return (FileLoader, (self.path, self.max_size))
+
     def load(self) -> bytes:
         return self.load_sniffed(0, None)
 
@@ -35,33 +38,43 @@ class FileLoader:
             # O_NONBLOCK: opening a FIFO (say, behind a symlink) must not wait for a writer;
             # it changes nothing for regular files
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-            with open(fd, "rb", buffering=0) as fh:
+            try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
                     raise Skipped("not a regular file")
                 if st.st_size > self.max_size:
                     raise Skipped(f"larger than --max-file-size ({st.st_size} > {self.max_size} bytes)")
                 if reject is None:
-                    return _read_all(fh, st.st_size, self.max_size)
-                head = fh.read(sniff)
+                    return _read_all(fd, st.st_size, self.max_size)
+                head = os.read(fd, sniff)
                 reason = reject(head)
                 if reason is not None:
                     raise Skipped(reason)
                 if len(head) < sniff:
                     return head
-                return head + _read_all(fh, st.st_size - len(head), self.max_size - len(head))
+                return head + _read_all(fd, st.st_size - len(head), self.max_size - len(head))
+            finally:
+                os.close(fd)
         except Skipped:
             raise
         except OSError as exc:
             raise LoadError(exc.strerror or type(exc).__name__) from None
 
 
-def _read_all(fh, expected: int, limit: int) -> bytes:
-    """Read to the end (a file may grow while we read; never past `limit`)."""
-    data = fh.read(min(expected, limit) + 1) if expected >= 0 else b""
-    if len(data) > expected:  # grew: read the rest up to the limit
-        data += fh.read(max(limit - len(data), 0) + 1)
-    return data[:limit]
+def _read_all(fd: int, expected: int, limit: int) -> bytes:
+    """Read to the end with raw reads (no file object per file); a file that grows while
+    it is read is read on, never past `limit`."""
+    chunks = []
+    want = min(max(expected, 0), limit) + 1
+    got = 0
+    while got < limit + 1:
+        b = os.read(fd, max(want - got, 64 * 1024))
+        if not b:
+            break
+        chunks.append(b)
+        got += len(b)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return data if len(data) <= limit else data[:limit]
 
 
 def _display(path: Path) -> str:

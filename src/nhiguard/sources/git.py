@@ -35,6 +35,7 @@ import pygit2
 from pygit2.enums import DeltaStatus, FileStatus, ObjectType, Option, ReferenceType, SortMode
 
 from nhiguard.model import FileProvenance, GitProvenance, ScanError
+from nhiguard.sources import gitstatus
 from nhiguard.sources.base import LoadError, Skipped, SourceItem, SourceOutput
 from nhiguard.sources.filesystem import FileLoader
 
@@ -911,7 +912,9 @@ class GitSource:
         """
         repo = self._repo
         try:
-            status = repo.status(untracked_files="all", ignored=False)
+            status = gitstatus.take(repo.workdir) if repo.workdir else None
+            if status is None:
+                status = repo.status(**gitstatus.STATUS_OPTIONS)
         except _READ_ERRORS as exc:
             yield ScanError(self.target, f"cannot read the work tree status: {_reason(exc)}")
             return

@@ -32,3 +32,11 @@ def test_rule_example(engine, rule_id, example, positive):
     data = example.encode()
     hits = [m for m in matcher(engine).scan(blob_id(data), data) if m.rule_id == rule_id]
     assert bool(hits) is positive
+
+
+def test_keyword_anchored_rules_begin_at_their_keywords():
+    from nhiguard.rules.linter import keyword_anchor_problems
+
+    anchored = [r for r in RULES if r.starts_at_keyword]
+    assert anchored, "no built-in rule uses the anchored confirm"
+    assert {r.id: keyword_anchor_problems(r) for r in anchored} == {r.id: [] for r in anchored}

@@ -246,6 +246,9 @@ class Matcher:
         lowered = _Lowered(data)  # one lower-cased copy per chunk, made only if needed
         for idx, pos in sorted(self._candidates(data, lowered).items()):
             c = self.compiled(idx)
+            if c.rule.starts_at_keyword and c.keywords:
+                self._confirm_at_keywords(c, data, lowered(), pos, raw)
+                continue
             if c.keywords and len(data) - pos > WINDOW_MIN_BLOB:
                 windows = keyword_windows(data, lowered(), c.keywords, c.rule.max_length, pos)
             else:
@@ -257,17 +260,40 @@ class Matcher:
 
     def _confirm(self, c: _Compiled, data: bytes, start: int, end: int, raw: list) -> None:
         for m in c.regex.finditer(data, start, end):
-            secret = m.group(c.group)
-            if not secret:
-                continue
-            if c.keywords and not any(k in m.group(0).lower() for k in c.keywords):
-                continue
-            if self._dropped(c, secret):
-                continue
-            if self._allowed_inline(data, m.start(), m.end()):
-                continue
-            s, e = m.span(c.group)
-            raw.append((c, s, e, secret))
+            self._accept(c, data, m, raw)
+
+    def _confirm_at_keywords(self, c: _Compiled, data: bytes, lowered: bytes, pos: int, raw: list) -> None:
+        """One anchored attempt per keyword occurrence, for rules whose matches begin at a
+        keyword: the same matches as scanning every position (non-overlapping, leftmost
+        first), at the cost of the occurrences only. Generic assignment rules key on common
+        words (`key`, `token`), and scanning the text around each of them costs far more."""
+        starts: set[int] = set()
+        for kw in c.keywords:
+            i = lowered.find(kw, pos)
+            while i >= 0:
+                starts.add(i)
+                i = lowered.find(kw, i + 1)
+        done = -1
+        for p in sorted(starts):
+            if p < done:
+                continue  # inside the previous match, where a scan would not look
+            m = c.regex.match(data, p)
+            if m is not None:
+                done = max(m.end(), p + 1)
+                self._accept(c, data, m, raw)
+
+    def _accept(self, c: _Compiled, data: bytes, m: re.Match[bytes], raw: list) -> None:
+        secret = m.group(c.group)
+        if not secret:
+            return
+        if c.keywords and not any(k in m.group(0).lower() for k in c.keywords):
+            return
+        if self._dropped(c, secret):
+            return
+        if self._allowed_inline(data, m.start(), m.end()):
+            return
+        s, e = m.span(c.group)
+        raw.append((c, s, e, secret))
 
     def _dropped(self, c: _Compiled, secret: bytes) -> bool:
         text = secret.decode("utf-8", "surrogateescape")

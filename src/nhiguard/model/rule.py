@@ -24,4 +24,5 @@ class Rule:
     pairs_with: tuple[str, ...] = ()  # rule ids whose secret completes this identity
     ignore_case: bool = False
     max_length: int = 4096  # longest possible match in bytes; bounds the confirm window
+    starts_at_keyword: bool = False  # every match begins where one of its keywords begins
     source_file: str = field(default="", compare=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ def check_rules(rules: Sequence[Rule], use_hyperscan: bool | None = None) -> lis
             problems.append(Problem(r.id, r.source_file, "has no negative_examples"))
         if not r.keywords:
             problems.append(Problem(r.id, r.source_file, "has no keywords"))
+        problems.extend(Problem(r.id, r.source_file, msg) for msg in keyword_anchor_problems(r))
     if any(p.message.startswith("unknown filter") for p in problems):
         return problems
     matcher = Matcher(rules, use_hyperscan=use_hyperscan)
@@ -50,3 +52,22 @@ def check_rules(rules: Sequence[Rule], use_hyperscan: bool | None = None) -> lis
                     Problem(r.id, r.source_file, f"negative example matches: {ex[:80]!r}")
                 )
     return problems
+
+
+def keyword_anchor_problems(rule: Rule) -> list[str]:
+    """A rule that declares `starts_at_keyword` is confirmed only at keyword occurrences, so
+    a match of its pattern anywhere else in its examples would be silently lost."""
+    if not rule.starts_at_keyword:
+        return []
+    if not rule.keywords:
+        return ["starts_at_keyword needs keywords"]
+    regex = re.compile(rule.pattern.encode(), re.IGNORECASE if rule.ignore_case else 0)
+    out = []
+    for ex in (*rule.examples, *rule.negative_examples):
+        data = _decode_example(ex)
+        low = data.lower()
+        for m in regex.finditer(data):
+            if not any(low.startswith(k.encode(), m.start()) for k in rule.keywords):
+                out.append(f"starts_at_keyword, but a match does not begin at a keyword: {ex[:80]!r}")
+                break
+    return out

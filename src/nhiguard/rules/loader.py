@@ -41,6 +41,7 @@ KNOWN = set(REQUIRED) | {
     "pairs_with",
     "ignore_case",
     "max_length",
+    "starts_at_keyword",
     "provider",
     "description",
 }
@@ -119,6 +120,7 @@ def parse_rule(raw: dict[str, Any], provider: str, where: str) -> Rule:
         pairs_with=_as_tuple(raw.get("pairs_with"), "pairs_with", where),
         ignore_case=ignore_case,
         max_length=max_length,
+        starts_at_keyword=bool(raw.get("starts_at_keyword", False)),
         source_file=where,
     )
 
@@ -144,7 +146,7 @@ def load_rule_file(path: Path) -> list[Rule]:
     return cached
 
 
-_FORMAT_VERSION = "1"
+_FORMAT_VERSION = "2"
 
 
 def _cache_name(key: tuple[str, str]) -> str:
@@ -236,7 +238,7 @@ def ruleset_hash(rules: Sequence[Rule]) -> str:
     for r in sorted(rules, key=lambda r: r.id):
         fields = (r.id, r.pattern, r.kind, str(int(r.severity)), ",".join(r.keywords),
                   repr(r.min_entropy), ",".join(r.filters), ",".join(r.pairs_with),
-                  str(r.ignore_case), str(r.max_length))
+                  str(r.ignore_case), str(r.max_length), str(r.starts_at_keyword))
         h.update("\x1f".join(fields).encode())
         h.update(b"\x1e")
     return h.hexdigest()[:16]

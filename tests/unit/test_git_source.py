@@ -706,24 +706,44 @@ def test_shallow_clone_counts_the_boundary_commit_as_introducing_its_tree(repo, 
     }
 
 
-def test_prefetched_worktree_status_is_libgit2s_answer_and_is_used(repo, monkeypatch):
-    """The CLI computes the status in a forked child; GitSource must see the same files
-    as when it asks libgit2 itself, and must not ask again."""
-    from nhiguard.sources import gitstatus
-
-    repo.commit({".gitignore": "*.log\n", "tracked.py": "v1", "gone.py": "x"})
+def _messy_worktree(repo):
+    repo.commit({".gitignore": "*.log\n", "tracked.py": "v1", "gone.py": "x", "kept.txt": "k",
+                 "typed": "a file"})
     repo.checkout()
     repo.write("tracked.py", "modified")
     repo.write("notes/new.txt", "untracked")
+    repo.write("notes/deeper/more.txt", "untracked too")
     repo.write("debug.log", "ignored")
+    repo.write("sp ace/ü name.txt", "odd path")
     os.remove(os.path.join(repo.workdir, "gone.py"))
+    os.remove(os.path.join(repo.workdir, "typed"))
+    os.symlink("kept.txt", os.path.join(repo.workdir, "typed"))
     repo.write("both.txt", "staged version")
     repo.stage("both.txt")
     repo.write("both.txt", "work tree version")
-    expected, _, _ = scan(repo.workdir)
+    repo.write("added-then-gone.txt", "staged only")
+    repo.stage("added-then-gone.txt")
+    os.remove(os.path.join(repo.workdir, "added-then-gone.txt"))
 
+
+@pytest.mark.parametrize("route", ["git", "fork"])
+def test_prefetched_worktree_status_is_libgit2s_answer_and_is_used(repo, monkeypatch, route):
+    """The CLI computes the status beside its start-up, with the git command or in a forked
+    libgit2 child; both must give libgit2's flags, and GitSource must not ask again."""
+    from nhiguard.sources import gitstatus
+
+    _messy_worktree(repo)
+    want = dict(pygit2.Repository(repo.workdir).status(**gitstatus.STATUS_OPTIONS))
+    expected, _, _ = scan(repo.workdir)
+    if route == "fork":
+        monkeypatch.setattr(gitstatus.shutil, "which", lambda name: None)
+    index = os.path.join(repo.workdir, ".git", "index")
+    before = os.stat(index).st_mtime_ns
     gitstatus.start(repo.workdir)
-    assert gitstatus._children, "no child started"
+    assert gitstatus._children and (gitstatus._children[0].proc is not None) == (route == "git")
+    gitstatus._collect()
+    assert gitstatus._results[os.path.realpath(repo.workdir)] == want
+    assert os.stat(index).st_mtime_ns == before  # the user's index is never rewritten
     asked = []
     real_status = pygit2.Repository.status
     monkeypatch.setattr(pygit2.Repository, "status", lambda self, **kw: asked.append(kw) or real_status(self, **kw))
@@ -733,15 +753,40 @@ def test_prefetched_worktree_status_is_libgit2s_answer_and_is_used(repo, monkeyp
         return sorted((type(i.provenance).__name__, i.provenance.path, i.blob_id) for i in items)
     assert places(got) == places(expected)
     assert {i.provenance.path for i in got if isinstance(i.provenance, FileProvenance)} == {
-        "tracked.py", "notes/new.txt", "both.txt"}
+        "tracked.py", "notes/new.txt", "notes/deeper/more.txt", "both.txt", "sp ace/ü name.txt",
+        "typed"}
     # taken once: a second scan asks libgit2 again
     scan(repo.workdir)
     assert asked == [{"untracked_files": "all", "ignored": False}]
 
 
-def test_prefetch_of_a_non_repository_gives_nothing(tmp_path):
+def test_status_flags_are_libgit2s():
+    from pygit2.enums import FileStatus
+
+    from nhiguard.sources import gitstatus as gs
+
+    for name in ("INDEX_NEW", "INDEX_MODIFIED", "INDEX_DELETED", "INDEX_RENAMED", "INDEX_TYPECHANGE",
+                 "WT_NEW", "WT_MODIFIED", "WT_DELETED", "WT_TYPECHANGE", "WT_RENAMED", "CONFLICTED"):
+        assert getattr(gs, name) == int(getattr(FileStatus, name)), name
+
+
+def test_porcelain_parser_refuses_what_it_does_not_know():
+    from nhiguard.sources.gitstatus import WT_MODIFIED, WT_NEW, parse_porcelain_v2
+
+    ok = b"1 .M N... 100644 100644 100644 " + b"a" * 40 + b" " + b"b" * 40 + b" dir/a b.txt\0? new\0"
+    assert parse_porcelain_v2(ok) == {"dir/a b.txt": WT_MODIFIED, "new": WT_NEW}
+    assert parse_porcelain_v2(b"") == {}
+    assert parse_porcelain_v2(b"2 R. N... 100644 100644 100644 x y R100 new\0old\0") is None
+    assert parse_porcelain_v2(b"1 .M too few fields\0") is None
+    assert parse_porcelain_v2(b"garbage") is None
+
+
+@pytest.mark.parametrize("route", ["git", "fork"])
+def test_prefetch_of_a_non_repository_gives_nothing(tmp_path, monkeypatch, route):
     from nhiguard.sources import gitstatus
 
+    if route == "fork":
+        monkeypatch.setattr(gitstatus.shutil, "which", lambda name: None)
     (tmp_path / ".git").mkdir()  # looks like a work tree, is not one
     gitstatus.start(str(tmp_path))
     assert gitstatus.take(str(tmp_path)) is None

@@ -69,9 +69,21 @@ def choose_engine(settings: Settings) -> bool:
     return hyperscan_available()
 
 
-def hyperscan_db_cached(rules: list[Rule], rs_hash: str) -> tuple[bytes | None, tuple[int, ...]]:
-    """Compile the Hyperscan database once per ruleset and keep it in the user cache."""
-    name = f"hs-{rs_hash}.db"
+def _worker_config(rules: list[Rule], settings: Settings, use_hs: bool) -> WorkerConfig:
+    return WorkerConfig(
+        rules=tuple(rules),
+        fingerprint_key=settings.fingerprint_key_bytes,
+        show_secrets=settings.show_secrets,
+        use_hyperscan=use_hs,
+        hs_db=hyperscan_db_cached(rules) if use_hs else None,
+        scan_binary=settings.scan_binary,
+    )
+
+
+def hyperscan_db_cached(rules: list[Rule]) -> tuple[bytes | None, tuple[int, ...]]:
+    """Compile the Hyperscan database once per ruleset and keep it in the user cache. It
+    depends on the rules alone (not the fingerprint key or content policy)."""
+    name = f"hs-{ruleset_hash(rules)}-{ENGINE_VERSION}.db"
     db = cache.load(name)
     if not (isinstance(db, tuple) and len(db) == 2):
         db = build_hyperscan_db(rules)
@@ -285,19 +297,14 @@ def run_scan(
     run.stats.targets = list(targets)
     run.stats.started_at = started
     run.stats.engine = "hyperscan" if use_hs else "python"
-    cfg = WorkerConfig(
-        rules=tuple(rules),
-        fingerprint_key=settings.fingerprint_key_bytes,
-        show_secrets=settings.show_secrets,
-        use_hyperscan=use_hs,
-        hs_db=hyperscan_db_cached(rules, rs_hash) if use_hs else None,
-        scan_binary=settings.scan_binary,
-    )
     batches = _batches(run, srcs, full)
     head, exhausted = _prefetch(batches, INLINE_LIMIT_ITEMS)
     jobs = settings.jobs or os.cpu_count() or 1
     done = 0
-    if exhausted or jobs == 1:
+    if not head:
+        pass  # nothing new to read (an unchanged rescan): no matcher is built at all
+    elif exhausted or jobs == 1:
+        cfg = _worker_config(rules, settings, use_hs)
         worker = Worker(cfg)
         for batch in _chain(head, batches):
             for res in worker.run(batch):
@@ -306,7 +313,7 @@ def run_scan(
             if progress:
                 progress(done, run.stats.bytes_scanned)
     else:
-        done = _run_pool(run, cfg, jobs, _chain(head, batches), progress)
+        done = _run_pool(run, _worker_config(rules, settings, use_hs), jobs, _chain(head, batches), progress)
     for tgt in srcs:
         # A walk with unreadable parts, or of a shallow clone, is not remembered: the next
         # incremental scan walks it again instead of trusting what it could not see.

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, ClassVar, TextIO
-
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from nhiguard.model import Finding, ScanError, Severity
 from nhiguard.report.common import Sanitizer, location_dict, ordered, printable
 from nhiguard.report.results import ScanResults
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+
+def _text(*args: Any, **kwargs: Any) -> Text:
+    # rich is imported only when a table is printed: machine formats never pay for it
+    from rich.text import Text
+
+    return Text(*args, **kwargs)
 
 SEVERITY_STYLES: dict[Severity, str] = {
     Severity.CRITICAL: "bold white on red",
@@ -56,6 +63,8 @@ class TableReporter:
             tty = bool(isatty()) if callable(isatty) else False
         except (OSError, ValueError):
             tty = False
+        from rich.console import Console
+
         console = Console(
             file=stream,
             force_terminal=tty,
@@ -75,7 +84,7 @@ class TableReporter:
             console.print(self._table(findings, results.show_secrets, t))
             console.print(self._counts(findings))
         else:
-            console.print(Text("No findings.", style="green"))
+            console.print(_text("No findings.", style="green"))
         st = results.stats
         for label, items in (("error", st.errors), ("skipped", st.skipped)):
             if items:
@@ -88,7 +97,7 @@ class TableReporter:
         blobs = _plural(st.blobs_scanned, "blob")
         if st.blobs_reused:
             blobs += f" ({st.blobs_reused} reused from the store)"
-        line = Text()
+        line = _text()
         line.append(f"nhiguard {t(results.tool_version)}", style="bold")
         line.append(
             f" scanned {_plural(len(st.targets), 'target')} ({targets}): "
@@ -116,6 +125,9 @@ class TableReporter:
         return where
 
     def _table(self, findings: Sequence[Finding], show_secrets: bool, t: Any) -> Table:
+        from rich import box
+        from rich.table import Table
+
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         table.add_column("Severity", no_wrap=True)
         table.add_column("Rule", overflow="fold")
@@ -130,21 +142,21 @@ class TableReporter:
             if f.paired_with:
                 rule += " (paired)"
             row = [
-                Text(sev.name.lower(), style=SEVERITY_STYLES[sev]),
-                Text(rule),
-                Text(t(f.preview)),
+                _text(sev.name.lower(), style=SEVERITY_STYLES[sev]),
+                _text(rule),
+                _text(t(f.preview)),
             ]
             if show_secrets:
-                row.append(Text(t(f.secret) if f.secret is not None else "", style="bold"))
+                row.append(_text(t(f.secret) if f.secret is not None else "", style="bold"))
             more = len(f.locations) - 1
-            row += [Text(self._where(f, t)), Text(f"+{more}" if more > 0 else "")]
+            row += [_text(self._where(f, t)), _text(f"+{more}" if more > 0 else "")]
             table.add_row(*row)
         return table
 
     @staticmethod
     def _counts(findings: Sequence[Finding]) -> Text:
         counts = Counter(Severity(f.severity) for f in findings)
-        line = Text(_plural(len(findings), "finding") + ": ")
+        line = _text(_plural(len(findings), "finding") + ": ")
         parts = [s for s in reversed(Severity) if counts.get(s)]
         for i, s in enumerate(parts):
             if i:
@@ -156,11 +168,11 @@ class TableReporter:
     def _errors(console: Console, label: str, items: Sequence[ScanError], t: Any) -> None:
         n = len(items)
         if label == "error":
-            head = Text(f"{_plural(n, 'input')} could not be read:", style="bold red")
+            head = _text(f"{_plural(n, 'input')} could not be read:", style="bold red")
         else:
-            head = Text(f"{_plural(n, 'input')} skipped:", style="yellow")
+            head = _text(f"{_plural(n, 'input')} skipped:", style="yellow")
         console.print(head)
         for e in items[:MAX_LISTED_ERRORS]:
-            console.print(Text(f"  {t(e.path)}: {t(e.message)}"))
+            console.print(_text(f"  {t(e.path)}: {t(e.message)}"))
         if n > MAX_LISTED_ERRORS:
-            console.print(Text(f"  ... and {n - MAX_LISTED_ERRORS} more"))
+            console.print(_text(f"  ... and {n - MAX_LISTED_ERRORS} more"))

@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, Dialect, MetaData, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
+
+from nhiguard.store.database import insert
 
 #: Adds the ON CONFLICT clause to the dialect's INSERT construct.
 OnConflict = Callable[[Any], Any]
@@ -42,7 +44,7 @@ class BulkInsert:
                 *(Column(name, table.c[name].type) for name in self.columns),
             )
             stmt = on_conflict(
-                postgresql.insert(table).from_select(
+                insert(dialect.name, table).from_select(
                     list(self.columns), select(*(tmp.c[name] for name in self.columns))
                 )
             )
@@ -55,7 +57,7 @@ class BulkInsert:
             )
             self.reorder: tuple[int, ...] | None = None
         else:
-            stmt = on_conflict(sqlite.insert(table))
+            stmt = on_conflict(insert(dialect.name, table))
             compiled = stmt.compile(dialect=dialect, column_keys=list(self.columns))
             self.sql = compiled.string
             order = tuple(compiled.positiontup or ())
@@ -68,7 +70,7 @@ class BulkInsert:
         self.needs_to_db = frozenset(
             name
             for name in self.columns
-            if not isinstance(table.c[name].type, JSON)
+            if not _is_json(table.c[name].type)
             and table.c[name].type.dialect_impl(dialect).bind_processor(dialect) is not None
         )
 
@@ -98,3 +100,9 @@ class BulkInsert:
             idx = self.reorder
             rows = [tuple(row[i] for i in idx) for row in rows]
         conn.exec_driver_sql(self.sql, list(rows))
+
+
+def _is_json(col_type: Any) -> bool:
+    if isinstance(col_type, TypeDecorator):
+        col_type = col_type.impl_instance
+    return isinstance(col_type, JSON)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
@@ -142,8 +141,13 @@ def insert(engine_or_dialect_name: Engine | str, table: Table) -> Any:
         if isinstance(engine_or_dialect_name, str)
         else engine_or_dialect_name.dialect.name
     )
+    # imported by name: an SQLite store never loads the PostgreSQL dialect, and vice versa
     if name == "sqlite":
-        return sqlite.insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
     if name == "postgresql":
-        return postgresql.insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
     raise StoreError(f"unsupported store backend {name!r}")

@@ -36,7 +36,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 #: Name of Alembic's bookkeeping table; prefixed so a shared PostgreSQL database can hold
@@ -84,8 +83,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-#: JSON documents; JSONB on PostgreSQL (comparable, indexable), JSON text elsewhere.
-JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+class JSONDocType(TypeDecorator[Any]):
+    """JSON documents; JSONB on PostgreSQL (comparable, indexable), JSON text elsewhere.
+
+    The PostgreSQL type is looked up only when a PostgreSQL connection asks for it, so that
+    an SQLite store never imports SQLAlchemy's PostgreSQL dialect (a tenth of start-up)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+JSONDoc = JSONDocType()
 
 # Lengths: blob ids are git SHA-1 hex (40) but leave room for SHA-256 repositories (64);
 # fingerprints are 32 hex today, 64 leaves room for a longer keyed hash.

@@ -10,18 +10,19 @@ of the rule's keywords, in both modes, so both give the same findings.
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nhiguard.engine import filters as F
 from nhiguard.engine.redact import DEFAULT_KEY, fingerprint, preview
+from nhiguard.engine.windows import OVERLAP as WINDOW_OVERLAP
+from nhiguard.engine.windows import LineIndex, windows
 from nhiguard.model import Match, Rule
 
 ALLOW_MARKER = b"nhiguard:allow"
-CHUNK = 16 * 1024 * 1024  # blobs larger than this are scanned in overlapping chunks
-OVERLAP = 64 * 1024
+CHUNK = 16 * 1024 * 1024  # blobs larger than this are scanned in overlapping windows
+OVERLAP = WINDOW_OVERLAP
 
 
 def hyperscan_available() -> bool:
@@ -227,21 +228,18 @@ class Matcher:
     # -- stage 2 ---------------------------------------------------------------------------
     def scan(self, blob_id: str, data: bytes) -> list[Match]:
         if len(data) <= CHUNK + OVERLAP:
-            return self._scan_chunk(blob_id, data, 0, _LineIndex(data))
-        lines = _LineIndex(data)
+            return self._scan_chunk(blob_id, data, 0, LineIndex(data))
         seen: set[tuple[str, int]] = set()
         out: list[Match] = []
-        for base in range(0, len(data), CHUNK):
-            chunk = data[base : base + CHUNK + OVERLAP]
-            for m in self._scan_chunk(blob_id, chunk, base, lines):
+        pieces = (data[i : i + CHUNK] for i in range(0, len(data), CHUNK))
+        for w in windows(pieces, OVERLAP):
+            for m in self._scan_chunk(blob_id, w.data, w.base, LineIndex.of(w)):
                 if (m.rule_id, m.start) not in seen:
                     seen.add((m.rule_id, m.start))
                     out.append(m)
-            if base + CHUNK + OVERLAP >= len(data):
-                break
         return out
 
-    def _scan_chunk(self, blob_id: str, data: bytes, base: int, lines: _LineIndex) -> list[Match]:
+    def _scan_chunk(self, blob_id: str, data: bytes, base: int, lines: LineIndex) -> list[Match]:
         raw: list[tuple[_Compiled, int, int, bytes]] = []
         lowered = _Lowered(data)  # one lower-cased copy per chunk, made only if needed
         for idx, pos in sorted(self._candidates(data, lowered).items()):
@@ -309,7 +307,7 @@ class Matcher:
             line_end = len(data)
         return data.find(ALLOW_MARKER, line_start, line_end) >= 0
 
-    def _to_matches(self, blob_id: str, raw, base: int, lines: _LineIndex) -> list[Match]:
+    def _to_matches(self, blob_id: str, raw, base: int, lines: LineIndex) -> list[Match]:
         fps: dict[str, list[str]] = {}
         items = []
         for c, s, e, secret in raw:
@@ -438,18 +436,3 @@ def _canonical(rule: Rule, secret: bytes) -> bytes:
     if "private_key" in rule.kind:
         return _WS.sub(b"", secret)
     return secret
-
-
-class _LineIndex:
-    """Offsets of newlines, built on first use, to turn byte offsets into line/column."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._nl: list[int] | None = None
-
-    def position(self, offset: int) -> tuple[int, int]:
-        if self._nl is None:
-            self._nl = [m.start() for m in re.finditer(rb"\n", self._data)]
-        i = bisect.bisect_left(self._nl, offset)
-        line_start = self._nl[i - 1] + 1 if i else 0
-        return i + 1, offset - line_start + 1

@@ -7,16 +7,19 @@ pool, or on a distributed scheduler later.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from nhiguard.decode import DecodeBudget, expand
 from nhiguard.decode.expand import is_archive
-from nhiguard.engine.matcher import Matcher, is_contextual, line_column
+from nhiguard.engine.matcher import CHUNK, Matcher, is_contextual, line_column
+from nhiguard.engine.windows import LineIndex, windows
 from nhiguard.model import Match, Rule, blob_id
-from nhiguard.sources.base import BlobLoader, LoadError, Skipped
+from nhiguard.sources.base import BlobLoader, BlobStream, LoadError, Skipped
 
 SNIFF_BYTES = 8192
+STREAM_ABOVE = 64 * 1024 * 1024  # files larger than this are read and matched in pieces
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class WorkerConfig:
     scan_binary: bool
     decode_depth: int = 3
     decode_budget: int = 256 * 1024 * 1024
+    stream_above: int = STREAM_ABOVE
+    stream_piece: int = CHUNK
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +108,21 @@ class Worker:
         sniffing = getattr(task.loader, "load_sniffed", None)
         sniffed = sniffing is not None and not self.cfg.scan_binary
         try:
-            data = sniffing(SNIFF_BYTES, _binary_reason) if sniffed else task.loader.load()
+            if sniffing is not None:
+                reject = None if self.cfg.scan_binary else _binary_reason
+                data = sniffing(SNIFF_BYTES, reject, self.cfg.stream_above)
+            else:
+                data = task.loader.load()
         except Skipped as exc:
             return BlobResult(task.token, task.blob_id, 0, skipped=str(exc))
         except LoadError as exc:
             return BlobResult(task.token, task.blob_id, 0, error=str(exc))
+        if not isinstance(data, bytes):
+            return self._run_stream(task, data)
         bid = task.blob_id or blob_id(data)
         if not sniffed and not self.cfg.scan_binary and not is_archive(data) and looks_binary(data):
             return BlobResult(task.token, bid, len(data), skipped="binary content")
-        budget = DecodeBudget(max_depth=self.cfg.decode_depth, max_total_bytes=self.cfg.decode_budget)
+        budget = self._budget()
         try:
             found = self._scan_tree(bid, data, budget, 0, "")
         except Exception as exc:  # a bug in one rule must not lose the rest of the scan
@@ -119,8 +130,43 @@ class Worker:
         matches = _dedupe([m for m, _ in found], self.contextual_ids)
         return BlobResult(task.token, bid, len(data), tuple(matches), problems=tuple(budget.problems))
 
+    def _budget(self) -> DecodeBudget:
+        return DecodeBudget(max_depth=self.cfg.decode_depth, max_total_bytes=self.cfg.decode_budget)
+
+    def _run_stream(self, task: BlobTask, stream: BlobStream) -> BlobResult:
+        """A file too large to hold: matched window by window while its content id is
+        hashed, so memory stays at a window whatever the file's size. Encodings inside
+        each window are decoded; an archive this large cannot be opened in pieces."""
+        if is_archive(stream.head):
+            stream.close()
+            return BlobResult(task.token, task.blob_id, 0, skipped=(
+                f"archive of {stream.size} bytes, over the {self.cfg.stream_above}-byte limit "
+                "for opening archives; its members were not scanned"))
+        hasher = hashlib.sha1(b"blob %d\0" % stream.size)  # noqa: S324 - git's content id
+        budget = self._budget()
+        found: list[Match] = []
+        try:
+            for w in windows(_hashing(stream.pieces(self.cfg.stream_piece), hasher)):
+                lines = LineIndex.of(w)
+                for m, anchored in self._scan_tree("", w.data, budget, 0, "", as_text=True):
+                    if anchored:  # window offsets become file offsets
+                        start = w.base + m.start
+                        line, col = lines.position(start)
+                        m = replace(m, start=start, end=start + (m.end - m.start), line=line, column=col)
+                    found.append(m)
+        except LoadError as exc:
+            return BlobResult(task.token, task.blob_id, 0, error=str(exc))
+        except Exception as exc:  # a bug in one rule must not lose the rest of the scan
+            stream.close()
+            return BlobResult(task.token, task.blob_id, 0, error=f"engine error: {type(exc).__name__}")
+        bid = task.blob_id or hasher.hexdigest()
+        # a match inside the overlap of two windows was found twice, at the same line
+        matches = _dedupe([replace(m, blob_id=bid) for m in found], self.contextual_ids)
+        return BlobResult(task.token, bid, stream.size, tuple(matches), problems=tuple(budget.problems))
+
     def _scan_tree(
-        self, bid: str, data: bytes, budget: DecodeBudget, depth: int, route: str
+        self, bid: str, data: bytes, budget: DecodeBudget, depth: int, route: str,
+        as_text: bool = False,
     ) -> list[tuple[Match, bool]]:
         """Matches in `data` and everything decoded from it.
 
@@ -129,7 +175,7 @@ class Worker:
         member's own line and column).
         """
         out: list[tuple[Match, bool]] = []
-        archive = is_archive(data)
+        archive = not as_text and is_archive(data)
         if not archive and (depth == 0 or self.cfg.scan_binary or not looks_binary(data)):
             out.extend((m, True) for m in self.matcher.scan(bid, data))
         for d in expand(data, budget, depth, route):
@@ -143,6 +189,12 @@ class Worker:
                 out.append((replace(m, decoded=route_of, start=start, end=start + (m.end - m.start),
                                     line=line, column=col), True))
         return out
+
+
+def _hashing(pieces: Iterable[bytes], hasher: hashlib._Hash) -> Iterator[bytes]:
+    for piece in pieces:
+        hasher.update(piece)
+        yield piece
 
 
 def _dedupe(matches: list[Match], contextual_ids: frozenset[str]) -> list[Match]:

@@ -8,6 +8,7 @@ front (git) can be skipped without being read when it was already scanned.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,6 +27,18 @@ class BlobLoader(Protocol):
     """Picklable; `load()` returns the blob's bytes or raises LoadError / Skipped."""
 
     def load(self) -> bytes: ...
+
+
+class BlobStream(Protocol):
+    """A blob too large to hold at once (a loader may return one instead of bytes): its
+    size, its first bytes (for sniffing) and its content in pieces, from the start."""
+
+    size: int
+    head: bytes
+
+    def pieces(self, piece: int) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

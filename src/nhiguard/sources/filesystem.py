@@ -30,35 +30,88 @@ class FileLoader:
     def load(self) -> bytes:
         return self.load_sniffed(0, None)
 
-    def load_sniffed(self, sniff: int, reject: Callable[[bytes], str | None] | None) -> bytes:
+    def load_sniffed(
+        self, sniff: int, reject: Callable[[bytes], str | None] | None, stream_above: int | None = None
+    ) -> bytes | FileStream:
         """The file's bytes, opened once: `reject` sees the first `sniff` bytes and may
         refuse the file (Skipped with its reason) before the rest is read, so binaries
-        cost one small read."""
+        cost one small read. A file larger than `stream_above` is not read here: a
+        FileStream that owns the open file is returned, to be read piece by piece."""
         try:
             # O_NONBLOCK: opening a FIFO (say, behind a symlink) must not wait for a writer;
             # it changes nothing for regular files
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            handed_over = False
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
                     raise Skipped("not a regular file")
                 if st.st_size > self.max_size:
                     raise Skipped(f"larger than --max-file-size ({st.st_size} > {self.max_size} bytes)")
-                if reject is None:
+                if reject is None and (stream_above is None or st.st_size <= stream_above):
                     return _read_all(fd, st.st_size, self.max_size)
                 head = os.read(fd, sniff)
-                reason = reject(head)
+                reason = reject(head) if reject is not None else None
                 if reason is not None:
                     raise Skipped(reason)
                 if len(head) < sniff:
                     return head
+                if stream_above is not None and st.st_size > stream_above:
+                    handed_over = True
+                    return FileStream(fd, st.st_size, head)
                 return head + _read_all(fd, st.st_size - len(head), self.max_size - len(head))
             finally:
-                os.close(fd)
+                if not handed_over:
+                    os.close(fd)
         except Skipped:
             raise
         except OSError as exc:
             raise LoadError(exc.strerror or type(exc).__name__) from None
+
+
+class FileStream:
+    """An open file too large to hold in memory at once, read in pieces of a fixed size.
+
+    `size` is the file's size when it was opened; exactly that many bytes are read (a file
+    that grows meanwhile is read to that size, one that shrinks is a LoadError), so the
+    content id computed from the pieces is that of `size` bytes. The first `head` bytes
+    were read already, for sniffing, and come first.
+    """
+
+    def __init__(self, fd: int, size: int, head: bytes) -> None:
+        self._fd = fd
+        self.size = size
+        self.head = head
+
+    def pieces(self, piece: int) -> Iterator[bytes]:
+        try:
+            left = self.size - len(self.head)
+            parts, have = ([self.head], len(self.head)) if self.head else ([], 0)
+            while left > 0:
+                if have < piece:
+                    b = os.read(self._fd, min(piece - have, left))
+                    if not b:
+                        raise LoadError("the file shrank while it was read")
+                    parts.append(b)
+                    have += len(b)
+                    left -= len(b)
+                if have >= piece:
+                    yield b"".join(parts)
+                    parts, have = [], 0
+            if parts:
+                yield b"".join(parts)
+        except OSError as exc:
+            raise LoadError(exc.strerror or type(exc).__name__) from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:  # a stream dropped unread must not leak its descriptor
+        self.close()
 
 
 def _read_all(fd: int, expected: int, limit: int) -> bytes:

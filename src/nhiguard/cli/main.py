@@ -356,7 +356,8 @@ def rules_eval(ctx: click.Context, corpus: str, rules_files: tuple[str, ...], en
         click.echo(json.dumps({name: {"positives": f.positives, "found": f.found, "recall": round(f.recall, 4),
                                       "negatives": f.negatives, "reported": f.reported,
                                       "false_rate": round(f.false_rate, 4),
-                                      "false_rate_distinct": round(f.false_rate_distinct, 4)}
+                                      "false_rate_distinct": round(f.false_rate_distinct, 4),
+                                      "false_rate_same_credential": round(f.false_rate_same, 4)}
                                for name, f in sorted(figures.items())}, indent=2))
     else:
         click.echo(format_table(figures))

@@ -836,22 +836,24 @@ def throughput_rows(
     return rows
 
 
-def rescan(nhg: Tool, corpus: Corpus) -> dict:
-    """First scan of the repo into an empty store, then the same scan again (no --full)."""
+def rescan(nhg: Tool, corpus: Corpus, repeats: int = 3) -> dict:
+    """First scan of the repo into an empty store, then the same scan again (no --full),
+    `repeats` times: every repeat is a rescan of the unchanged repository, so the best is
+    kept, as in the throughput rows; all walls are recorded."""
     stores = WORK / "stores"
     stores.mkdir(parents=True, exist_ok=True)
     store = stores / f"rescan-{corpus.key}.db"
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{store}{suffix}").unlink(missing_ok=True)
     res: dict = {"store": str(store), "target": corpus.repo}
-    for label in ("first", "second"):
+    for label in ["first"] + [f"second-{i}" for i in range(1, repeats + 1)]:
         out = WORK / "out" / f"nhiguard-rescan-{label}.json"
         out.unlink(missing_ok=True)
         argv = tool_argv(nhg, "git", Path(corpus.repo), out, store, full=False)
         log(f"rescan {label}: {shlex.join(argv)}")
         r, _ = run_tool(nhg, argv, out, f"rescan-{label}")
         log(f"  -> exit {r.exit_code}, {r.wall_s:.2f} s")
-        res[label] = {
+        entry = {
             "wall_s": round(r.wall_s, 3),
             "exit_code": r.exit_code,
             "ok": r.ok,
@@ -861,8 +863,14 @@ def rescan(nhg: Tool, corpus: Corpus) -> dict:
             "cmd": r.cmd,
         }
         if not r.ok:
-            res[label]["error"] = r.stderr_tail
+            entry["error"] = r.stderr_tail
+            res[label] = entry
             return res
+        if label == "first":
+            res["first"] = entry
+        else:
+            res.setdefault("second_runs", []).append(entry)
+    res["second"] = min(res["second_runs"], key=lambda e: e["wall_s"])
     res["speedup"] = round(res["first"]["wall_s"] / max(res["second"]["wall_s"], 1e-6), 1)
     res["target_speedup"] = 20
     res["meets_target"] = res["speedup"] >= 20
@@ -1035,10 +1043,13 @@ def print_report(res: dict) -> None:
     if rs:
         lines.append("")
         if "speedup" in rs:
+            walls = ", ".join(f"{e['wall_s']:.2f}" for e in rs["second_runs"])
             lines.append(
                 f"rescan (git repo, same store, no --full): first {rs['first']['wall_s']:.2f} s "
                 f"({rs['first']['findings']} findings), second {rs['second']['wall_s']:.2f} s "
-                f"({rs['second']['findings']} findings) -> speedup {rs['speedup']}x "
+                f"(best of {len(rs['second_runs'])}: "
+                f"{walls}; "
+                f"{rs['second']['findings']} findings) -> speedup {rs['speedup']}x "
                 f"(target >= 20x: {'PASS' if rs['meets_target'] else 'FAIL'})"
             )
         else:
@@ -1147,7 +1158,7 @@ def main(argv: list[str] | None = None) -> int:
     res["warmup"] = args.warmup
     res["timed_runs"] = max(1, args.runs)
     if "rescan" in parts and nhg:
-        res["rescan"] = rescan(nhg, corpus)
+        res["rescan"] = rescan(nhg, corpus, max(3, args.runs))
     if "patho" in parts:
         res["pathological"] = pathological(tools, shared)
     res["machine"]["loadavg_after"] = os.getloadavg()

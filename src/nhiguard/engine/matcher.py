@@ -15,22 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nhiguard.engine import filters as F
+from nhiguard.engine import hyperscan_available
 from nhiguard.engine.redact import DEFAULT_KEY, fingerprint, preview
 from nhiguard.engine.windows import OVERLAP as WINDOW_OVERLAP
 from nhiguard.engine.windows import LineIndex, windows
 from nhiguard.model import Match, Rule
+from nhiguard.model.rule import is_contextual
 
 ALLOW_MARKER = b"nhiguard:allow"
 CHUNK = 16 * 1024 * 1024  # blobs larger than this are scanned in overlapping windows
 OVERLAP = WINDOW_OVERLAP
-
-
-def hyperscan_available() -> bool:
-    try:
-        import hyperscan  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,16 +328,6 @@ class Matcher:
                 )
             )
         return out
-
-
-# Rules that recognise a secret by where it sits (an assignment, a URI, a config file) rather
-# than by its own format. Where one of them and a provider rule find the same secret, the
-# provider rule names it better, so the contextual hit is dropped: one credential, one finding.
-CONTEXTUAL_PROVIDERS = frozenset({"generic", "config", "uri", "http", "kubernetes"})
-
-
-def is_contextual(rule: Rule) -> bool:
-    return rule.provider in CONTEXTUAL_PROVIDERS
 
 
 WINDOW_MIN_BLOB = 8192  # below this, confirming over the whole blob is as cheap

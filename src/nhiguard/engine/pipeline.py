@@ -17,16 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from nhiguard import cache
-from nhiguard.engine.matcher import build_hyperscan_db, hyperscan_available, is_contextual
-from nhiguard.engine.worker import (
-    BlobResult,
-    BlobTask,
-    Worker,
-    WorkerConfig,
-    init_process,
-    run_in_process,
-)
+from nhiguard.engine import hyperscan_available
+from nhiguard.engine.tasks import BlobResult, BlobTask
 from nhiguard.model import Finding, Rule, ScanError, ScanStats, StdinProvenance
+from nhiguard.model.rule import is_contextual
 from nhiguard.rules.loader import ruleset_hash
 from nhiguard.settings import Settings
 from nhiguard.sources.base import BytesLoader, SourceItem
@@ -69,7 +63,9 @@ def choose_engine(settings: Settings) -> bool:
     return hyperscan_available()
 
 
-def _worker_config(rules: list[Rule], settings: Settings, use_hs: bool) -> WorkerConfig:
+def _worker_config(rules: list[Rule], settings: Settings, use_hs: bool):
+    from nhiguard.engine.worker import WorkerConfig  # the matcher only when there is work
+
     return WorkerConfig(
         rules=tuple(rules),
         fingerprint_key=settings.fingerprint_key_bytes,
@@ -86,6 +82,8 @@ def hyperscan_db_cached(rules: list[Rule]) -> tuple[bytes | None, tuple[int, ...
     name = f"hs-{ruleset_hash(rules)}-{ENGINE_VERSION}.db"
     db = cache.load(name)
     if not (isinstance(db, tuple) and len(db) == 2):
+        from nhiguard.engine.matcher import build_hyperscan_db
+
         db = build_hyperscan_db(rules)
         cache.store(name, db)
     return db
@@ -305,6 +303,8 @@ def run_scan(
         pass  # nothing new to read (an unchanged rescan): no matcher is built at all
     elif exhausted or jobs == 1:
         cfg = _worker_config(rules, settings, use_hs)
+        from nhiguard.engine.worker import Worker
+
         worker = Worker(cfg)
         for batch in _chain(head, batches):
             for res in worker.run(batch):
@@ -343,9 +343,11 @@ def _chain(head: list, rest: Iterator) -> Iterator:
     yield from rest
 
 
-def _run_pool(run: _Run, cfg: WorkerConfig, jobs: int, batches: Iterator[list[BlobTask]], progress) -> int:
+def _run_pool(run: _Run, cfg, jobs: int, batches: Iterator[list[BlobTask]], progress) -> int:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait  # only for big scans
     from multiprocessing import get_context
+
+    from nhiguard.engine.worker import init_process, run_in_process
 
     ctx = get_context("fork") if sys.platform.startswith("linux") else get_context("spawn")
     done = 0

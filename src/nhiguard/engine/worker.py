@@ -14,9 +14,12 @@ from dataclasses import dataclass, replace
 from nhiguard.decode import DecodeBudget, expand
 from nhiguard.decode.expand import is_archive
 from nhiguard.engine.matcher import CHUNK, Matcher, is_contextual, line_column
+from nhiguard.engine.tasks import BlobResult, BlobTask
 from nhiguard.engine.windows import LineIndex, windows
 from nhiguard.model import Match, Rule, blob_id
-from nhiguard.sources.base import BlobLoader, BlobStream, LoadError, Skipped
+
+__all__ = ["BlobResult", "BlobTask", "Worker", "WorkerConfig", "init_process", "run_in_process"]
+from nhiguard.sources.base import BlobStream, LoadError, Skipped
 
 SNIFF_BYTES = 8192
 STREAM_ABOVE = 64 * 1024 * 1024  # files larger than this are read and matched in pieces
@@ -34,33 +37,6 @@ class WorkerConfig:
     decode_budget: int = 256 * 1024 * 1024
     stream_above: int = STREAM_ABOVE
     stream_piece: int = CHUNK
-
-
-@dataclass(frozen=True, slots=True)
-class BlobTask:
-    token: int  # lets the caller find the provenance(s) again
-    loader: BlobLoader
-    blob_id: str | None
-
-    def __reduce__(self):
-        # tasks and results cross the process boundary by the ten thousand: a plain
-        # constructor call pickles several times faster than the dataclass state protocol
-        return (BlobTask, (self.token, self.loader, self.blob_id))
-
-
-@dataclass(frozen=True, slots=True)
-class BlobResult:
-    token: int
-    blob_id: str | None
-    size: int
-    matches: tuple[Match, ...] = ()
-    error: str | None = None  # the blob could not be read
-    skipped: str | None = None  # left out by policy (binary, too large)
-    problems: tuple[str, ...] = ()  # parts inside the blob that could not be decoded
-
-    def __reduce__(self):
-        return (BlobResult, (self.token, self.blob_id, self.size, self.matches, self.error,
-                             self.skipped, self.problems))
 
 
 def looks_binary(data: bytes) -> bool:

@@ -26,3 +26,13 @@ class Rule:
     max_length: int = 4096  # longest possible match in bytes; bounds the confirm window
     starts_at_keyword: bool = False  # every match begins where one of its keywords begins
     source_file: str = field(default="", compare=False)
+
+
+# Rules that recognise a secret by where it sits (an assignment, a URI, a config file) rather
+# than by its own format. Where one of them and a provider rule find the same secret, the
+# provider rule names it better, so the contextual hit is dropped: one credential, one finding.
+CONTEXTUAL_PROVIDERS = frozenset({"generic", "config", "uri", "http", "kubernetes"})
+
+
+def is_contextual(rule: Rule) -> bool:
+    return rule.provider in CONTEXTUAL_PROVIDERS

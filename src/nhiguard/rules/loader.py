@@ -155,7 +155,7 @@ def load_rule_file(path: Path) -> list[Rule]:
     return cached
 
 
-_FORMAT_VERSION = "2"
+_FORMAT_VERSION = "3"
 
 
 def _cache_name(key: tuple[str, str]) -> str:

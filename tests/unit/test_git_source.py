@@ -790,3 +790,101 @@ def test_prefetch_of_a_non_repository_gives_nothing(tmp_path, monkeypatch, route
     (tmp_path / ".git").mkdir()  # looks like a work tree, is not one
     gitstatus.start(str(tmp_path))
     assert gitstatus.take(str(tmp_path)) is None
+
+
+# --- loose objects libgit2 would hang on ---------------------------------------------------
+
+
+def _truncate(repo, oid: str, size: int) -> None:
+    path = repo.loose_object_path(oid)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as fh:
+        fh.truncate(size)
+
+
+def _in_child(fn, timeout: float = 20.0):
+    """Run fn in a forked child with a deadline, so a hang fails the test instead of the run."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=lambda: q.put(fn()))
+    p.start()
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        p.join()
+        pytest.fail(f"hung for {timeout} s")
+    return q.get(timeout=5)
+
+
+@pytest.mark.parametrize("what", ["tree", "commit", "blob"])
+def test_truncated_loose_objects_are_reported_not_hung_on(repo, what, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    c1 = repo.commit({"keep.txt": "kept", "dir/x.txt": "x"})
+    c2 = repo.commit({"dir/y.txt": "y", "late.txt": "late"})
+    repo.commit({"side.txt": "side"}, ref="refs/heads/side", parents=[c1])
+    target = {"tree": str(repo.repo[c2].tree["dir"].id), "commit": c2, "blob": blob_hex("late")}[what]
+    _truncate(repo, target, 12)
+
+    def run():
+        items, errors, _ = scan(repo.git_dir, include_worktree=False)
+        return ([(i.provenance.path, i.blob_id) for i in items], [(e.path, e.message) for e in errors])
+
+    items, errors = _in_child(run)
+    assert any(target in p and "truncated" in m for p, m in errors), errors
+    paths = {p for p, _ in items}
+    assert {"keep.txt", "side.txt"} <= paths  # everything else is still there
+    assert blob_hex("late") not in {b for _, b in items} or what != "blob"
+
+
+def test_intact_loose_objects_are_checked_once(repo, monkeypatch, tmp_path):
+    from nhiguard.sources import gitguard
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    repo.commit({"a.txt": "a", "b.txt": "b"})
+    checked = []
+    real = gitguard.stream_problem
+    monkeypatch.setattr(gitguard, "stream_problem", lambda p: checked.append(p) or real(p))
+    assert gitguard.broken_loose_objects(repo.repo) == {}
+    first = len(checked)
+    assert first >= 4  # two blobs, a tree, a commit
+    assert gitguard.broken_loose_objects(repo.repo) == {}
+    assert len(checked) == first  # remembered by name and size
+    c = repo.commit({"c.txt": "c"})
+    _truncate(repo, c, 10)
+    assert set(gitguard.broken_loose_objects(repo.repo)) == {c}
+
+
+def test_stream_problem_tells_truncated_from_intact_and_leaves_garbage_to_libgit2(tmp_path):
+    import zlib
+
+    from nhiguard.sources.gitguard import stream_problem
+
+    good = zlib.compress(b"blob 5\0hello" * 1000)
+    (tmp_path / "good").write_bytes(good)
+    (tmp_path / "short").write_bytes(good[: len(good) // 2])
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "junk").write_bytes(b"not zlib at all")
+    assert stream_problem(str(tmp_path / "good")) is None
+    assert "truncated" in stream_problem(str(tmp_path / "short"))
+    assert "truncated" in stream_problem(str(tmp_path / "empty"))
+    assert stream_problem(str(tmp_path / "junk")) is None
+    assert "cannot read" in stream_problem(str(tmp_path / "missing"))
+
+
+def test_work_tree_status_in_a_forked_child_survives_a_truncated_head_tree(repo, monkeypatch, tmp_path):
+    from nhiguard.sources import gitstatus
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(gitstatus.shutil, "which", lambda name: None)
+    c = repo.commit({"a.txt": "a"})
+    repo.checkout()
+    repo.write("new.txt", "untracked")
+    _truncate(repo, str(repo.repo[c].tree.id), 8)
+
+    def run():
+        gitstatus.start(repo.workdir)
+        return gitstatus.take(repo.workdir) is not None or True
+
+    assert _in_child(run)

@@ -7,6 +7,7 @@ input error (including parts of the input that could not be read).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -390,8 +391,33 @@ def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str,
     _write_report(ScanResults(__version__, stats, findings, {r.id: r for r in rules}, False), fmt, output)
 
 
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
 def main() -> None:
-    cli(prog_name="nhiguard")
+    try:
+        cli(prog_name="nhiguard", standalone_mode=False)
+    except click.exceptions.Abort:  # Ctrl-C or EOF at a prompt
+        click.echo("nhiguard: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("nhiguard: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.ClickException as exc:  # usage errors: exit 2, as documented
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:  # the reader went away (`nhiguard scan . | head`)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail again
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # noqa: BLE001 - a bug must not exit 1, which means "findings"
+        # The message names only the exception type: its text could quote scanned content.
+        click.echo(f"nhiguard: internal error ({type(exc).__name__}); this is a bug, "
+                   "please report it with the command that caused it", err=True)
+        if os.environ.get("NHIGUARD_DEBUG"):
+            raise
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":

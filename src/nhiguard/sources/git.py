@@ -35,7 +35,7 @@ import pygit2
 from pygit2.enums import DeltaStatus, FileStatus, ObjectType, Option, ReferenceType, SortMode
 
 from nhiguard.model import FileProvenance, GitProvenance, ScanError
-from nhiguard.sources import gitstatus
+from nhiguard.sources import gitguard, gitstatus
 from nhiguard.sources.base import LoadError, Skipped, SourceItem, SourceOutput
 from nhiguard.sources.filesystem import FileLoader
 
@@ -494,6 +494,10 @@ class GitSource:
         except _READ_ERRORS as exc:
             raise ValueError(f"{target}: not a git repository ({_reason(exc)})") from None
         self.repo_key = _key_of(self._repo)
+        # before anything reads an object: libgit2 hangs on some broken loose objects
+        self.broken = gitguard.broken_loose_objects(self._repo)
+        if self.broken:
+            gitguard.hide(self._repo, self.broken)
         if staged and self._repo.is_bare:
             raise ValueError(f"{target}: --staged needs a work tree, and this repository is bare")
         self._since_oid: pygit2.Oid | None = None
@@ -510,6 +514,17 @@ class GitSource:
     # -- public ---------------------------------------------------------------------------
 
     def items(self) -> Iterator[SourceOutput]:
+        for oid, problem in sorted(self.broken.items()):
+            yield ScanError(f"{self.target}@{oid}", f"corrupt loose git object {oid}: {problem}")
+        for item in self._items():
+            if isinstance(item, SourceItem) and item.blob_id in self.broken:
+                # hidden from libgit2 here, but a worker opening the repository would read it
+                yield ScanError(getattr(item.provenance, "path", None) or self.target,
+                                f"corrupt loose git object {item.blob_id}")
+                continue
+            yield item
+
+    def _items(self) -> Iterator[SourceOutput]:
         self.walked_commits = []
         if self.staged:
             yield from self._staged_items()

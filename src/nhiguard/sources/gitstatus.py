@@ -107,7 +107,12 @@ def _fork_libgit2(target: str) -> None:
 def _libgit2_status(target: str) -> tuple[str, dict[str, int]] | None:
     import pygit2
 
+    from nhiguard.sources import gitguard
+
     repo = pygit2.Repository(target)
+    broken = gitguard.broken_loose_objects(repo)
+    if broken:
+        gitguard.hide(repo, broken)  # libgit2 would hang on them (see gitguard)
     if repo.workdir is None:
         return None
     return os.path.realpath(repo.workdir), dict(repo.status(**STATUS_OPTIONS))

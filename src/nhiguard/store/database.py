@@ -88,12 +88,15 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     try:
+        # First, so that every later statement waits for other scans instead of failing.
+        cur.execute("PRAGMA busy_timeout=120000")
         # WAL: readers (reports, the web UI) do not block the single writer, and vice versa.
-        cur.execute("PRAGMA journal_mode=WAL")
+        # Switching needs the database to itself, so only a new store asks for it.
+        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
         # 64 MiB of page cache: index inserts and lookups of a large scan stay in memory.
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA temp_store=MEMORY")
@@ -102,7 +105,11 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # IMMEDIATE: a transaction takes the write lock when it starts, waiting for it under the
+    # busy timeout. A deferred one that reads and then writes cannot wait (SQLite fails it at
+    # once with "database is locked" when another scan wrote meanwhile), which is what made
+    # scans sharing one store fail; migrations of a new store serialise the same way.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url_or_path: str | os.PathLike[str], **kwargs: Any) -> Engine:

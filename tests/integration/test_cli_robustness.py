@@ -1,0 +1,71 @@
+"""The CLI under conditions users create: scans sharing one store at the same time,
+interruption, broken pipes, internal errors, corrupt git objects that hang libgit2."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.helpers_git import GitRepo
+from tests.integration.cli_helpers import nhiguard
+
+TOKEN = "xoxb-123456789012-123456789012-abcdefghijklmnopqrstuvwx"
+
+
+def _spawn(args, cwd, **kw):
+    env = dict(os.environ, NHIGUARD_PROGRESS="off")
+    return subprocess.Popen([sys.executable, "-m", "nhiguard.cli.main", *map(str, args)], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def test_scans_sharing_one_new_store_take_turns(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(40):
+        (d / f"f{i}.txt").write_text(f"token={TOKEN[:-2]}{i:02d}\n")
+    repo = GitRepo.init(tmp_path / "repo")
+    repo.commit({"ci.env": f"SLACK={TOKEN}\n"})
+    procs = [_spawn(["scan", "d", "repo", "--store", "shared.db", "--full", "-f", "json"], tmp_path)
+             for _ in range(5)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 1, err.decode()
+        assert len(json.loads(out)["findings"]) == 41  # 40 in files, one in history
+    ids = nhiguard("report", "--store", "shared.db", "-f", "json", cwd=tmp_path)
+    assert ids.code == 0 and len(ids.report["findings"]) == 41
+
+
+def test_ctrl_c_exits_130_not_the_findings_code(tmp_path):
+    p = _spawn(["scan", "-", "--store", "s.db"], tmp_path, stdin=subprocess.PIPE)
+    time.sleep(1.5)  # reading standard input, which never comes
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err.decode()
+    assert b"Traceback" not in err
+
+
+def test_an_internal_error_exits_2_without_a_traceback(tmp_path):
+    # a store path that is a directory fails deep inside SQLite, not in our validation
+    (tmp_path / "store-dir").mkdir()
+    (tmp_path / "a.txt").write_text("x\n")
+    run = nhiguard("scan", "a.txt", "--store", tmp_path / "store-dir", cwd=tmp_path)
+    assert run.code == 2 and "Traceback" not in run.stderr
+
+
+def test_a_truncated_loose_tree_is_an_error_not_a_hang(tmp_path):
+    repo = GitRepo.init(tmp_path / "r")
+    c1 = repo.commit({"dir/a.txt": "a", "ok.env": f"SLACK={TOKEN}\n"})
+    tree = str(repo.repo[c1].tree["dir"].id)
+    path = repo.loose_object_path(tree)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as fh:
+        fh.truncate(5)
+    run = nhiguard("scan", "r", "--store", "s.db", "-f", "json", cwd=tmp_path,
+                   env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert run.code == 2, run.stderr
+    assert any(tree in e["path"] and "truncated" in e["message"] for e in run.report["scan"]["errors"])
+    assert [f["rule_id"] for f in run.report["findings"]] == ["nhiguard.slack.bot-token"]

@@ -25,7 +25,8 @@ def test_demo_estate(tmp_path):
         r.startswith("nhiguard.stripe.") and p == ".env" for r, _, p in where)
     assert any(r.startswith("nhiguard.uri.postgres") and p == ".env" for r, _, p in where)
     assert any(r.startswith("nhiguard.slack.") and p == "k8s/secret.yaml" for r, _, p in where)
-    assert any(r.startswith("nhiguard.github.") and p == "build-1842.log" for r, _, p in where)
+    assert any(r.startswith("nhiguard.github.") and p == "build-1842.log" for r, _, p in where), (
+        sorted(where), run.report["scan"]["errors"], run.report["scan"]["skipped"])
     # the store is the embedded SQLite default under the current directory
     assert (estate / ".nhiguard" / "nhiguard.db").is_file()
     # the deleted key is no longer in the work tree, only in history

@@ -337,7 +337,7 @@ def test_pairs_resolve_to_finding_ids_in_the_same_blob(store_url: str) -> None:
 
 
 @pytest.mark.usefixtures("lookup")
-def test_carry_forward_copies_git_locations_once(store_url: str) -> None:
+def test_carry_forward_copies_the_previous_walks_git_locations_once(store_url: str) -> None:
     secret = "tok_" + "abcdefghij" * 2
     with Store.open(store_url) as s:
         s1 = s.begin_scan(["repo"], RS, "python")
@@ -346,17 +346,21 @@ def test_carry_forward_copies_git_locations_once(store_url: str) -> None:
         s.record_location(s1, "repo", blob(1), git_loc("repo", "b.env", "c2"))
         s.record_location(s1, "repo", blob(1), file_loc("repo/a.env"))  # not git: not carried
         s.record_location(s1, "other", blob(1), git_loc("other", "x", "c9"))  # other target
-        s.record_walked_commits("repo", ["c1", "c2"])
+        staged = dict(git_loc("repo", "s.env", None), staged=True)
+        s.record_location(s1, "repo", blob(1), staged)  # staged: found again when still staged
+        s.record_git_walk("repo#rs", s1, {"refs/heads/main": "c2"}, ["c1", "c2"])
         finish(s, s1)
 
+        assert s.git_walk("repo#rs") == (s1, {"refs/heads/main": "c2"})
         s2 = s.begin_scan(["repo"], RS, "python")
-        assert s.walked_commits("repo") == frozenset({"c1", "c2"})
+        assert s.walked_commits("repo#rs") == frozenset({"c1", "c2"})
         # The rescan walks one new commit, which it records itself ...
         s.record_location(s2, "repo", blob(1), git_loc("repo", "b.env", "c2"))
         s.record_location(s2, "repo", blob(1), git_loc("repo", "c.env", "c3"))
-        # ... and carries the rest forward: a.env@c1 only (b.env@c2 is already there).
-        assert s.carry_forward_git_locations(s2, "repo") == 1
-        assert s.carry_forward_git_locations(s2, "repo") == 0
+        # ... and carries the rest of the previous walk forward: a.env@c1 only.
+        assert s.carry_forward_git_locations(s2, "repo", s1) == 1
+        assert s.carry_forward_git_locations(s2, "repo", s1) == 0
+        s.record_git_walk("repo#rs", s2, {"refs/heads/main": "c3"}, ["c3"])
         finish(s, s2)
         [f] = s.findings_for_scan(s2, RS, RULES)
         assert [(loc.fields["path"], loc.fields["commit"]) for loc in f.locations] == [
@@ -364,23 +368,26 @@ def test_carry_forward_copies_git_locations_once(store_url: str) -> None:
             ("b.env", "c2"),
             ("c.env", "c3"),
         ]
+        assert s.walked_commits("repo#rs") == frozenset({"c1", "c2", "c3"})
 
-        # A third scan carries everything from both earlier scans, each place once.
+        # After a rewrite, only places whose commit is still reachable are carried.
         s3 = s.begin_scan(["repo"], RS, "python")
-        assert s.carry_forward_git_locations(s3, "repo") == 3
-        assert s.carry_forward_git_locations(s3, "repo") == 0
+        assert s.carry_forward_git_locations(s3, "repo", s2, reachable=lambda c: c != "c3") == 2
         finish(s, s3)
         [f] = s.findings_for_scan(s3, RS, RULES)
-        assert len(f.locations) == 3
+        assert sorted(loc.fields["commit"] for loc in f.locations) == ["c1", "c2"]
 
 
 def test_walked_commits_are_per_repository_and_idempotent(store: Store) -> None:
     assert store.walked_commits("r1") == frozenset()
-    store.record_walked_commits("r1", ["a", "b", "a"])
-    store.record_walked_commits("r1", ["b", "c"])
-    store.record_walked_commits("r2", [])
+    sid = store.begin_scan(["r1"], RS, "python")
+    store.record_git_walk("r1", sid, {}, ["a", "b", "a"])
+    store.record_git_walk("r1", sid, {"HEAD": "c"}, ["b", "c"])
+    store.record_git_walk("r2", sid, {}, [])
     assert store.walked_commits("r1") == frozenset({"a", "b", "c"})
     assert store.walked_commits("r2") == frozenset()
+    assert store.git_walk("r1") == (sid, {"HEAD": "c"})
+    assert store.git_walk("r3") is None
 
 
 def test_a_scan_records_its_stats_and_errors(store: Store) -> None:

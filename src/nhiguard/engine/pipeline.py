@@ -98,8 +98,8 @@ def walk_key(repo_key: str, rs_hash: str) -> str:
 class _Target:
     name: str  # stable key of the target: a repository's git dir, or a real path
     items: Iterable[SourceItem | ScanError]
-    git: object | None = None  # the GitSource, to record walked commits afterwards
-    carry_forward: bool = False
+    git: object | None = None  # the GitSource of a whole-history walk, recorded afterwards
+    previous_walk: tuple[int | None, dict[str, str]] | None = None  # whose places carry forward
 
 
 def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_hash: str) -> list[_Target]:
@@ -119,11 +119,10 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
         if not settings.no_history and is_git_repository(t):
             history_mode = not (settings.since or settings.staged)
             try:
-                seen = (
-                    store.walked_commits(walk_key(repository_key(t), rs_hash))
-                    if history_mode and not full
-                    else frozenset()
-                )
+                key = walk_key(repository_key(t), rs_hash)
+                previous = store.git_walk(key) if history_mode and not full else None
+                # commits count as seen only with the walk that carries their places forward
+                seen = store.walked_commits(key) if previous is not None else frozenset()
                 src = GitSource(
                     t,
                     all_objects=settings.all_objects,
@@ -136,7 +135,7 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
                 raise InputError(f"{t}: {exc}") from None
             # keyed by the repository, not the spelling of the path, so history carries forward
             out.append(_Target(src.repo_key, src.items(), git=src if history_mode else None,
-                               carry_forward=history_mode))
+                               previous_walk=previous))
             continue
         if settings.staged or settings.since:
             raise InputError(f"{t}: --staged and --since need a git repository")
@@ -315,12 +314,12 @@ def run_scan(
     else:
         done = _run_pool(run, _worker_config(rules, settings, use_hs), jobs, _chain(head, batches), progress)
     for tgt in srcs:
+        _carry_forward(store, scan_id, tgt)
         # A walk with unreadable parts, or of a shallow clone, is not remembered: the next
         # incremental scan walks it again instead of trusting what it could not see.
         if tgt.git is not None and not run.stats.errors and not _is_shallow(tgt.git.repo_key):
-            store.record_walked_commits(walk_key(tgt.git.repo_key, rs_hash), tgt.git.walked_commits)
-        if tgt.carry_forward and not full:
-            store.carry_forward_git_locations(scan_id, tgt.name)
+            store.record_git_walk(walk_key(tgt.git.repo_key, rs_hash), scan_id, tgt.git.ref_tips,
+                                  tgt.git.walked_commits)
     run.stats.blobs_seen = len(run.seen_ids | run.done_ids)
     run.stats.duration_s = round(time.perf_counter() - t0, 3)
     run.stats.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -332,6 +331,22 @@ def run_scan(
         # a secret known by its own format is surer than one known by where it sits
         f.confidence = "medium" if rule is not None and is_contextual(rule) else "high"
     return ScanOutcome(scan_id, run.stats, findings, run.secrets)
+
+
+def _carry_forward(store, scan_id: int, tgt: _Target) -> None:
+    """An incremental walk reads only new commits; the places the previous walk saw under
+    older ones are linked to this scan, so its report is what a full scan would give. After a
+    rewrite (a ref deleted or moved other than forward) only places under commits that are
+    still reachable come along."""
+    if tgt.previous_walk is None or tgt.git is None:
+        return
+    from_scan, old_tips = tgt.previous_walk
+    if from_scan is None:
+        return
+    src = tgt.git
+    reachable = src.reachable_commits() if src.lost_history(old_tips) else None
+    store.carry_forward_git_locations(
+        scan_id, tgt.name, from_scan, None if reachable is None else reachable.__contains__)
 
 
 def _is_shallow(git_dir: str) -> bool:

@@ -489,6 +489,7 @@ class GitSource:
         self.include_worktree = include_worktree
         self.max_file_size = max_file_size
         self.walked_commits: list[str] = []
+        self.ref_tips: dict[str, str] = {}  # ref name -> commit id, once items() has run
         try:
             self._repo = _open_repository(target)
         except _READ_ERRORS as exc:
@@ -524,8 +525,44 @@ class GitSource:
                 continue
             yield item
 
+    def lost_history(self, old_tips: dict[str, str]) -> bool:
+        """Whether commits reachable from `old_tips` (an earlier walk's refs) may no longer
+        be reachable now: a ref deleted, or moved anywhere but forward. New commits alone
+        (fast-forwards, new refs) lose nothing. Call after items()."""
+        now = set(self.ref_tips.values())
+        for name, old in old_tips.items():
+            new = self.ref_tips.get(name)
+            if new == old or old in now:
+                continue
+            if new is None:
+                return True
+            try:
+                if not self._repo.descendant_of(pygit2.Oid(hex=new), pygit2.Oid(hex=old)):
+                    return True
+            except (*_READ_ERRORS, TypeError):
+                return True
+        return False
+
+    def reachable_commits(self) -> set[str] | None:
+        """Every commit reachable from the refs (the commit graph only, no trees); None when
+        a broken commit stops the walk, so the caller cannot tell what is unreachable."""
+        out: set[str] = set()
+        tips = [pygit2.Oid(hex=h) for h in dict.fromkeys(self.ref_tips.values())]
+        if not tips:
+            return out
+        try:
+            walker = self._repo.walk(tips[0], SortMode.NONE)
+            for t in tips[1:]:
+                walker.push(t)
+            for commit in walker:
+                out.add(str(commit.id))
+        except _READ_ERRORS:
+            return None
+        return out
+
     def _items(self) -> Iterator[SourceOutput]:
         self.walked_commits = []
+        self.ref_tips = {}
         if self.staged:
             yield from self._staged_items()
             return
@@ -575,6 +612,7 @@ class GitSource:
                 return
             if obj.type == ObjectType.COMMIT:
                 tips.setdefault(obj.id, name)
+                self.ref_tips[name] = str(obj.id)
             elif obj.type in (ObjectType.TREE, ObjectType.BLOB):
                 others.append((name, obj))
 

@@ -432,3 +432,30 @@ walked_commits = Table(
     PrimaryKeyConstraint("repo_key", "commit_sha"),
     comment="Commits already walked per repository, so a rescan walks only new history.",
 )
+
+git_walks = Table(
+    "git_walks",
+    metadata,
+    Column(
+        "walk_key",
+        Text,
+        primary_key=True,
+        comment="Repository and ruleset of the walk (the key of walked_commits).",
+    ),
+    Column(
+        "scan_id",
+        Integer,
+        ForeignKey("scans.id", ondelete="SET NULL"),
+        nullable=True,
+        comment="The last scan that walked the repository's whole history under the ruleset; "
+        "the next incremental scan carries its git places forward.",
+    ),
+    Column(
+        "tips",
+        JSONDoc,
+        nullable=False,
+        comment="Ref name -> commit id at that walk, to tell a rewrite from new commits.",
+    ),
+    Column("walked_at", UTCDateTime, nullable=False, comment="When it was walked (UTC)."),
+    comment="The last history walk per repository and ruleset.",
+)

@@ -2,7 +2,7 @@
 
 One process writes (the scan pipeline's collector). Writes from `record_blob` and
 `record_location` are buffered and flushed in one transaction every `flush_rows` rows, and
-before every read that depends on them, `record_walked_commits`, `finish_scan` and `close`.
+before every read that depends on them, `record_git_walk`, `finish_scan` and `close`.
 `already_scanned` also consults the buffer, so the pipeline can interleave it with
 records without forcing a flush.
 
@@ -51,6 +51,7 @@ from nhiguard.store.database import insert, make_engine
 from nhiguard.store.ids import canonical_json, finding_id, location_key
 from nhiguard.store.schema import (
     findings,
+    git_walks,
     locations,
     matches,
     meta,
@@ -419,16 +420,6 @@ class Store:
             ).scalars()
             return frozenset(rows)
 
-    def record_walked_commits(self, repo_key: str, commits: Iterable[str]) -> None:
-        """Remember commits as walked. Flushes first, in the same transaction, so a commit is
-        never marked walked while the blobs found under it are still only in memory."""
-        bulk = self._bulk("walked_commits")
-        now = bulk.to_db("walked_at", self._clock())
-        rows = [(repo_key, c, now) for c in dict.fromkeys(commits)]
-        with self.engine.begin() as conn:
-            self._flush(conn)
-            bulk.execute(conn, rows)
-
     # ------------------------------------------------------------------ recording
 
     def record_blob(
@@ -523,27 +514,74 @@ class Store:
         if self._pending >= self.flush_rows:
             self.flush()
 
-    def carry_forward_git_locations(self, scan_id: int, target: str) -> int:
-        """Link every git-history place of `target` recorded by earlier scans to this scan,
-        skipping places this scan already has. Returns the number of places carried."""
+    def git_walk(self, walk_key: str) -> tuple[int | None, dict[str, str]] | None:
+        """(scan id, ref tips) of the last whole-history walk under `walk_key`, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(git_walks.c.scan_id, git_walks.c.tips).where(git_walks.c.walk_key == walk_key)
+            ).one_or_none()
+        if row is None:
+            return None
+        tips = json.loads(row.tips) if isinstance(row.tips, str) else row.tips
+        return row.scan_id, {str(k): str(v) for k, v in (tips or {}).items()}
+
+    def record_git_walk(self, walk_key: str, scan_id: int, tips: Mapping[str, str],
+                        commits: Iterable[str]) -> None:
+        """Remember a whole-history walk: its newly walked commits and, replacing the previous
+        walk, its scan and ref tips. One transaction, after the scan's records are flushed, so
+        nothing is marked walked while what was found under it is only in memory."""
+        bulk = self._bulk("walked_commits")
+        now = self._clock()
+        rows = [(walk_key, c, bulk.to_db("walked_at", now)) for c in dict.fromkeys(commits)]
         with self.engine.begin() as conn:
             self._flush(conn)
-            picked = select(
-                literal(scan_id).label("scan_id"), locations.c.blob_id, locations.c.loc_key
-            ).where(
-                locations.c.target == _safe_text(target),
-                locations.c.source == "git",
+            bulk.execute(conn, rows)
+            values = {"scan_id": scan_id, "tips": _safe_json(dict(tips)), "walked_at": now}
+            conn.execute(
+                insert(self._dialect, git_walks)
+                .values(walk_key=walk_key, **values)
+                .on_conflict_do_update(index_elements=[git_walks.c.walk_key], set_=values)
             )
-            stmt = (
-                insert(self._dialect, scan_locations)
-                .from_select(["scan_id", "blob_id", "loc_key"], picked)
-                .on_conflict_do_nothing()
+
+    def carry_forward_git_locations(
+        self,
+        scan_id: int,
+        target: str,
+        from_scan: int,
+        reachable: Callable[[str], bool] | None = None,
+    ) -> int:
+        """Link the committed git places of `target` that scan `from_scan` saw to this scan,
+        skipping places this scan already has; with `reachable`, only places whose commit it
+        accepts (after a history rewrite). Staged blobs and unreachable objects are never
+        carried: they are found again by every scan that looks for them. Returns the number
+        of places carried."""
+        sl, loc = scan_locations, locations
+        candidates = (
+            select(sl.c.blob_id, sl.c.loc_key, loc.c.commit_sha, loc.c.fields)
+            .select_from(sl.join(loc, sl.c.loc_key == loc.c.loc_key))
+            .where(
+                sl.c.scan_id == from_scan,
+                loc.c.target == _safe_text(target),
+                loc.c.source == "git",
+                loc.c.commit_sha.is_not(None),
             )
-            # Places already linked are dropped by ON CONFLICT; rowcount counts the rest.
-            result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
-            carried = max(0, int(result.rowcount))
-        self._written += carried
-        return carried
+        )
+        with self.engine.begin() as conn:
+            self._flush(conn)
+            have = set(conn.execute(select(sl.c.loc_key).where(sl.c.scan_id == scan_id)).scalars())
+            rows = []
+            for blob_id, loc_key, commit, fields in conn.execute(candidates):
+                if loc_key in have:
+                    continue
+                doc = json.loads(fields) if isinstance(fields, str) else fields
+                if doc.get("staged") or doc.get("reachable") is False:
+                    continue
+                if reachable is not None and not reachable(commit):
+                    continue
+                rows.append((scan_id, blob_id, loc_key))
+            self._bulk("scan_locations").execute(conn, rows)
+        self._written += len(rows)
+        return len(rows)
 
     # ------------------------------------------------------------------ flushing
 

@@ -69,3 +69,54 @@ def test_a_truncated_loose_tree_is_an_error_not_a_hang(tmp_path):
     assert run.code == 2, run.stderr
     assert any(tree in e["path"] and "truncated" in e["message"] for e in run.report["scan"]["errors"])
     assert [f["rule_id"] for f in run.report["findings"]] == ["nhiguard.slack.bot-token"]
+
+
+def test_an_unreadable_work_tree_status_falls_back_to_scanning_the_files(tmp_path):
+    repo = GitRepo.init(tmp_path / "r")
+    repo.commit({"README": "hi\n", ".gitignore": "*.log\n"})
+    repo.checkout()
+    repo.write("untracked.env", f"SLACK={TOKEN}\n")
+    repo.write("debug.log", f"SLACK={TOKEN[:-4]}zzzz\n")  # ignored
+    (repo.git_dir / "index").write_bytes(b"DIRC garbage that is not an index")
+    run = nhiguard("scan", "r", "--store", "s.db", "-f", "json", cwd=tmp_path,
+                   env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert run.code == 2, run.stderr
+    assert any("work tree status" in e["message"] for e in run.report["scan"]["errors"])
+    places = {loc["path"] for f in run.report["findings"] for loc in f["locations"]}
+    assert places == {"untracked.env"}
+
+
+def test_a_fifo_inside_a_tree_is_listed_as_skipped(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    os.mkfifo(d / "pipe")
+    (d / "a.env").write_text(f"SLACK={TOKEN}\n")
+    run = nhiguard("scan", "d", "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert run.code == 1, run.stderr
+    assert [(s["path"], s["message"]) for s in run.report["scan"]["skipped"]] == [("pipe", "not a regular file")]
+
+
+def test_secrets_in_file_names_and_author_names_are_redacted_everywhere(tmp_path):
+    import secrets as rnd
+    import string
+
+    alnum = string.ascii_letters + string.digits
+    ghp = "ghp_" + "".join(rnd.choice(alnum) for _ in range(36))
+    akid = "AKIA" + "".join(rnd.choice(string.ascii_uppercase + "234567") for _ in range(16))
+    author_tok = "xoxb-223456789012-223456789012-" + "".join(rnd.choice(alnum) for _ in range(24))
+    repo = GitRepo.init(tmp_path / "r")
+    repo.commit({f"{akid}/{ghp}.txt": f"SLACK={TOKEN}\n"}, author=(author_tok, f"{author_tok}@x.io"))
+    run = nhiguard("scan", "r", "--store", "s.db", "-f", "json", cwd=tmp_path,
+                   env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert run.code == 1, run.stderr
+    [f] = run.report["findings"]
+    [loc] = f["locations"]
+    assert loc["path"] == "[redacted]/[redacted].txt"
+    assert "[redacted]" in loc["author"]
+    for raw in (ghp, akid, author_tok):
+        assert raw not in run.stdout and raw not in run.stderr
+        for p in tmp_path.glob("s.db*"):
+            assert raw.encode() not in p.read_bytes(), p.name
+    for fmt in ("table", "csv", "sarif", "jsonl"):
+        out = nhiguard("report", "--store", "s.db", "-f", fmt, cwd=tmp_path).stdout
+        assert not any(raw in out for raw in (ghp, akid, author_tok)), fmt

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from nhiguard import cache
 from nhiguard.engine import hyperscan_available
+from nhiguard.engine.scrub import Scrubber
 from nhiguard.engine.tasks import BlobResult, BlobTask
 from nhiguard.model import Finding, Rule, ScanError, ScanStats, StdinProvenance
 from nhiguard.model.rule import is_contextual
@@ -61,6 +62,15 @@ def choose_engine(settings: Settings) -> bool:
             raise InputError("--engine hyperscan: the hyperscan package is not installed (pip install 'nhiguard[fast]')")
         return True
     return hyperscan_available()
+
+
+def _matcher(rules: list[Rule], settings: Settings):
+    """A matcher in this process, for the text about blobs (see engine/scrub.py)."""
+    from nhiguard.engine.matcher import Matcher
+
+    use_hs = choose_engine(settings)
+    return Matcher(rules, fingerprint_key=settings.fingerprint_key_bytes, use_hyperscan=use_hs,
+                   hs_db=hyperscan_db_cached(rules) if use_hs else None)
 
 
 def _worker_config(rules: list[Rule], settings: Settings, use_hs: bool):
@@ -163,6 +173,10 @@ class _Run:
         self.done_ids: set[str] = set()
         self.matched_ids: set[str] = set()  # blobs with matches (this run or stored)
         self.token = 0
+        self.scrub = Scrubber(lambda: _matcher(rules, settings))
+
+    def record_location(self, target: str, bid: str, fields: dict) -> None:
+        self.store.record_location(self.scan_id, target, bid, self.scrub.fields(fields))
 
     def add_error(self, err: ScanError) -> None:
         (self.stats.skipped if err.kind == "skipped" else self.stats.errors).append(err)
@@ -203,9 +217,9 @@ class _Run:
         if bid not in self.matched_ids:
             return  # places matter only for blobs with findings (see record_place)
         if fields is not None:
-            self.store.record_location(self.scan_id, target, bid, fields)
+            self.record_location(target, bid, fields)
         for t, f in places:
-            self.store.record_location(self.scan_id, t, bid, f)
+            self.record_location(t, bid, f)
 
 
 def _batches(run: _Run, targets: list[_Target], full: bool) -> Iterator[list[BlobTask]]:
@@ -224,7 +238,7 @@ def _batches(run: _Run, targets: list[_Target], full: bool) -> Iterator[list[Blo
             fields = item.provenance.as_location()
             if bid in stored or bid in run.done_ids:
                 if bid in run.matched_ids:
-                    run.store.record_location(run.scan_id, target, bid, fields)
+                    run.record_location(target, bid, fields)
                 if bid in stored and bid not in run.seen_ids:
                     run.seen_ids.add(bid)
                     run.stats.blobs_reused += 1
@@ -320,6 +334,8 @@ def run_scan(
         if tgt.git is not None and not run.stats.errors and not _is_shallow(tgt.git.repo_key):
             store.record_git_walk(walk_key(tgt.git.repo_key, rs_hash), scan_id, tgt.git.ref_tips,
                                   tgt.git.walked_commits)
+    run.stats.errors = [run.scrub.error(e) for e in run.stats.errors]
+    run.stats.skipped = [run.scrub.error(e) for e in run.stats.skipped]
     run.stats.blobs_seen = len(run.seen_ids | run.done_ids)
     run.stats.duration_s = round(time.perf_counter() - t0, 3)
     run.stats.finished_at = datetime.now(UTC).isoformat(timespec="seconds")

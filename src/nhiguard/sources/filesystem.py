@@ -218,6 +218,8 @@ class FilesystemSource:
                             provenance=FileProvenance(path=shown),
                             loader=FileLoader(e.path, self.max_file_size),
                         )
+                    else:  # FIFOs, sockets, devices: reading could block or never end
+                        yield ScanError(shown, "not a regular file", kind="skipped")
                 except OSError as exc:
                     yield ScanError(shown, f"cannot read: {exc.strerror}")
             stack.extend(reversed(subdirs))

@@ -37,7 +37,7 @@ from pygit2.enums import DeltaStatus, FileStatus, ObjectType, Option, ReferenceT
 from nhiguard.model import FileProvenance, GitProvenance, ScanError
 from nhiguard.sources import gitguard, gitstatus
 from nhiguard.sources.base import LoadError, Skipped, SourceItem, SourceOutput
-from nhiguard.sources.filesystem import FileLoader
+from nhiguard.sources.filesystem import FileLoader, FilesystemSource
 
 _READ_ERRORS = (KeyError, ValueError, pygit2.GitError, OSError)
 
@@ -969,7 +969,12 @@ class GitSource:
             if status is None:
                 status = repo.status(**gitstatus.STATUS_OPTIONS)
         except _READ_ERRORS as exc:
-            yield ScanError(self.target, f"cannot read the work tree status: {_reason(exc)}")
+            # Without a status nothing tells committed from uncommitted files: scan the whole
+            # work tree as plain files (ignoring what .gitignore ignores) rather than none.
+            yield ScanError(self.target, f"cannot read the work tree status: {_reason(exc)}; "
+                            "scanning the work tree as plain files")
+            yield from FilesystemSource(repo.workdir, max_file_size=self.max_file_size,
+                                        respect_gitignore=True).items()
             return
         workdir = repo.workdir
         real_root = os.path.realpath(workdir)

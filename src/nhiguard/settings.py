@@ -147,8 +147,11 @@ def build_settings(
         cfg = read_config_file(path)
         base_dir = path.parent
         rules = cfg.get("rules")
+        if isinstance(rules, str):
+            rules = [rules]
         if isinstance(rules, list) and all(isinstance(r, str) for r in rules):
             cfg["rules"] = [str(base_dir / r) for r in rules]  # relative to the config file
+        _no_empty(cfg, str(path))
         settings = _apply(settings, cfg, str(path))
     env = os.environ if environ is None else environ
     env_values = {
@@ -156,9 +159,24 @@ def build_settings(
         for f in fields(Settings)
         if f"NHIGUARD_{f.name.upper()}" in env
     }
+    _no_empty(env_values, "environment", prefix="NHIGUARD_")
     settings = _apply(settings, env_values, "environment")
     given = {k: v for k, v in flags.items() if v is not None and v != ()}
+    _no_empty(given, "command line", prefix="--")
     return validate(_apply(settings, given, "command line"))
+
+
+# Settings whose empty value would silently mean "not set": an empty fingerprint key falls
+# back to the public built-in one, an empty --since scans all of history.
+_NOT_EMPTY = ("fingerprint_key", "since", "store")
+
+
+def _no_empty(values: Mapping[str, Any], where: str, prefix: str = "") -> None:
+    for name in _NOT_EMPTY:
+        if name in values and isinstance(values[name], str) and not values[name].strip():
+            shown = {"NHIGUARD_": f"NHIGUARD_{name.upper()}",
+                     "--": "--" + name.replace("_", "-")}.get(prefix, name)
+            raise ConfigError(f"{where}: {shown} is empty; give a value or leave it out")
 
 
 _CHOICES = {
@@ -177,6 +195,16 @@ def validate(s: Settings) -> Settings:
         raise ConfigError(f"jobs: must be 0 (all cores) or more, got {s.jobs}")
     if s.max_file_size <= 0:
         raise ConfigError(f"max_file_size: must be positive, got {s.max_file_size}")
+    modes = [name for name, on in (("--staged", s.staged), ("--since", bool(s.since)),
+                                   ("--no-history", s.no_history)) if on]
+    if len(modes) > 1:
+        raise ConfigError(f"{' and '.join(modes)} cannot be combined: each picks what of a "
+                          "repository is scanned")
+    if s.staged and s.all_objects:
+        raise ConfigError("--staged and --all-objects cannot be combined: the index holds no "
+                          "unreachable objects")
+    if s.no_history and s.all_objects:
+        raise ConfigError("--no-history and --all-objects cannot be combined")
     return s
 
 

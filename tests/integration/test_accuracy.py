@@ -99,3 +99,33 @@ def test_same_credential_rate_counts_generic_and_equivalent_rules_only():
 def test_every_source_is_measured(figures):
     figs, _, _ = figures
     assert {"noseyparker", "gitleaks", "kingfisher", "trufflehog"} <= set(figs)
+
+
+@pytest.mark.parametrize("line,message", [
+    (b'{"text": 5, "label": true}', "'text' must be a string"),
+    (b'{"text": "x", "label": "negative"}', "'label' must be true or false"),
+    (b'{"text": "x", "label": 1}', "'label' must be true or false"),
+    (b'{"text": "\\xff"', "invalid JSON"),
+    (b'{"text": "\xff", "label": true}', "not UTF-8"),
+    (b'["text", "label"]', "needs 'text' and 'label'"),
+])
+def test_a_malformed_corpus_line_is_named(tmp_path, line, message):
+    p = tmp_path / "c.jsonl"
+    p.write_bytes(b'{"text": "ok", "label": false}\n' + line + b"\n")
+    with pytest.raises(ValueError, match=rf"c\.jsonl:2: .*{message}"):
+        read_corpus(p)
+
+
+def test_rules_eval_cli_reports_per_source(tmp_path):
+    from tests.integration.cli_helpers import nhiguard
+
+    p = tmp_path / "c.jsonl"
+    p.write_text('{"source": "a", "text": "SLACK=xoxb-123456789012-123456789012-abcdefghijklmnopqrstuvwx", "label": true}\n'
+                 '{"source": "a", "text": "hello world", "label": false}\n')
+    run = nhiguard("rules", "eval", p, "-f", "json", cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.report["a"]["recall"] == 1.0 and run.report["a"]["false_rate"] == 0.0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": 5, "label": true}\n')
+    run = nhiguard("rules", "eval", bad, cwd=tmp_path)
+    assert run.code == 2 and "Traceback" not in run.stderr and "bad.jsonl:1" in run.stderr

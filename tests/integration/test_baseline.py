@@ -63,3 +63,29 @@ def test_update_prunes_and_bad_baseline_is_an_input_error(tmp_path):
     other_key = nhiguard("scan", "a", "--baseline", "b.json", "--store", tmp_path / "t.db", cwd=tmp_path,
                          env={"NHIGUARD_FINGERPRINT_KEY": "another"})
     assert other_key.code == 2 and "fingerprint key" in other_key.stderr
+
+
+def test_update_refuses_partial_scans_and_keeps_entries_when_input_was_unreadable(tmp_path):
+    from tests.helpers_git import GitRepo
+
+    key = "ghp_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
+    repo = GitRepo.init(tmp_path / "r")
+    c1 = repo.commit({"deploy.sh": f"export GITHUB_TOKEN={key}\n"})
+    repo.commit({"README": "hi\n"})
+    assert nhiguard("baseline", "create", "r", "-o", "b.json", "--store", "s.db", cwd=tmp_path).code == 0
+    before = (tmp_path / "b.json").read_bytes()
+    for partial in (["--since", c1], ["--staged"]):
+        run = nhiguard("baseline", "update", "r", "--baseline", "b.json", "--store", "s.db", *partial, cwd=tmp_path)
+        assert run.code == 2 and "whole scan" in run.stderr
+    # a blob that cannot be read now: its finding may still exist, so nothing is pruned
+    repo.corrupt(str(repo.repo[c1].tree["deploy.sh"].id))
+    run = nhiguard("baseline", "update", "r", "--baseline", "b.json", "--store", "t.db", cwd=tmp_path)
+    assert run.code == 2 and "left as it was" in run.stderr
+    assert (tmp_path / "b.json").read_bytes() == before
+
+
+def test_a_baseline_without_its_key_id_is_named_as_such(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b.json").write_text(json.dumps({"version": 1, "tool": "nhiguard", "findings": []}))
+    run = nhiguard("scan", "a", "--baseline", "b.json", "--store", tmp_path / "s.db", cwd=tmp_path)
+    assert run.code == 2 and "fingerprint_key_id is missing" in run.stderr, run.stderr

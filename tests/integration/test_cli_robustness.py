@@ -120,3 +120,31 @@ def test_secrets_in_file_names_and_author_names_are_redacted_everywhere(tmp_path
     for fmt in ("table", "csv", "sarif", "jsonl"):
         out = nhiguard("report", "--store", "s.db", "-f", fmt, cwd=tmp_path).stdout
         assert not any(raw in out for raw in (ghp, akid, author_tok)), fmt
+
+
+def test_report_without_a_store_says_so_and_creates_none(tmp_path):
+    run = nhiguard("report", "--store", "nope.db", cwd=tmp_path)
+    assert run.code == 2 and "no store at nope.db" in run.stderr
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_a_store_others_can_read_is_warned_about(tmp_path):
+    (tmp_path / "a.txt").write_text("x\n")
+    (tmp_path / "pm.db").touch()
+    os.chmod(tmp_path / "pm.db", 0o644)
+    run = nhiguard("scan", "a.txt", "--store", "pm.db", cwd=tmp_path)
+    assert run.code == 0 and "readable by other users" in run.stderr
+    quiet = nhiguard("scan", "a.txt", "--store", "own.db", cwd=tmp_path)
+    assert "readable by other users" not in quiet.stderr
+
+
+def test_locations_name_their_target_and_csv_escapes_control_characters(tmp_path):
+    for d in ("mA", "mB"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "a\x1b[31m.txt").write_text(f"SLACK={TOKEN[:-2]}{d}\n")
+    run = nhiguard("scan", "mA", "mB", "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert sorted(loc["target"] for f in run.report["findings"] for loc in f["locations"]) == ["mA", "mB"]
+    csv_out = nhiguard("scan", "mA", "mB", "--store", "s.db", "-f", "csv", cwd=tmp_path).stdout
+    assert "\x1b" not in csv_out and "a\\x1b[31m.txt" in csv_out
+    table = nhiguard("scan", "mA", "mB", "--store", "s.db", cwd=tmp_path).stdout
+    assert "mA/a\\x1b[31m.txt" in table and "mB/a\\x1b[31m.txt" in table

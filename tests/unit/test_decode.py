@@ -150,3 +150,29 @@ def test_small_gzip_with_high_ratio_is_read():
     out = list(expand(gzip.compress(b"\0" * (600 * 1024)), budget))
     assert len(out) == 1 and len(out[0].data) == 600 * 1024
     assert budget.problems == []
+
+
+def worker(engine: str) -> Worker:
+    return Worker(WorkerConfig((RULE,), b"k", True, engine == "hyperscan", None, False))
+
+
+def test_archives_that_give_nothing_are_read_as_they_stand_and_say_why():
+    """Archive magic with nothing behind it (corrupt, or nested past the depth limit) must
+    neither hide the text that is there nor fail silently."""
+    w = worker("python")
+    plain_gz = b"\x1f\x8b" + f"\nexport T={TOKEN}\n".encode()  # gzip magic, then plain text
+    res = w.run_one(BlobTask(1, BytesLoader(plain_gz), None))
+    assert [m.secret for m in res.matches] == [TOKEN]
+    assert any("corrupt gzip stream" in p for p in res.problems)
+    deep = TOKEN.encode()
+    for i in range(5):
+        deep = zip_of({f"level{i}.zip" if i else "t.txt": deep})
+    res = w.run_one(BlobTask(2, BytesLoader(deep), None))
+    assert any("nested more than 3 levels" in p for p in res.problems)
+
+
+def test_corrupt_gzip_is_a_clear_problem_not_an_engine_error():
+    w = worker("python")
+    res = w.run_one(BlobTask(1, BytesLoader(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4), None))
+    assert res.error is None
+    assert any("corrupt gzip stream" in p for p in res.problems)

@@ -40,3 +40,25 @@ def test_keyword_anchored_rules_begin_at_their_keywords():
     anchored = [r for r in RULES if r.starts_at_keyword]
     assert anchored, "no built-in rule uses the anchored confirm"
     assert {r.id: keyword_anchor_problems(r) for r in anchored} == {r.id: [] for r in anchored}
+
+
+def test_two_user_rule_files_with_one_id_are_an_error_but_replacing_a_builtin_is_not(tmp_path):
+    from nhiguard.rules.loader import RuleError, load_rules
+
+    body = """rules:
+  - id: nhiguard.github.classic-pat
+    name: mine
+    pattern: 'ghp_[A-Za-z0-9]{36}'
+    kind: github_pat
+    severity: high
+    keywords: [ghp_]
+    examples: ['ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa']
+    negative_examples: ['ghp_short']
+"""
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    a.write_text(body)
+    b.write_text(body)
+    replaced = {r.id: r for r in load_rules([a])}
+    assert replaced["nhiguard.github.classic-pat"].name == "mine"
+    with pytest.raises(RuleError, match="also defined in"):
+        load_rules([a, b])

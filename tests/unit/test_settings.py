@@ -36,3 +36,40 @@ def test_bad_config_is_a_clear_error(tmp_path, content):
 def test_settings_are_immutable():
     with pytest.raises(AttributeError):
         Settings().jobs = 2  # type: ignore[misc]
+
+
+def test_a_single_rules_file_in_config_is_relative_to_the_config(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "nhiguard.toml").write_text('rules = "sec/r.yml"\n')
+    s = build_settings({}, config_file=str(tmp_path / "conf" / "nhiguard.toml"), environ={}, cwd=tmp_path)
+    assert s.rules == (str(tmp_path / "conf" / "sec" / "r.yml"),)
+
+
+@pytest.mark.parametrize("flags,environ,toml,message", [
+    ({}, {"NHIGUARD_FINGERPRINT_KEY": ""}, "", "NHIGUARD_FINGERPRINT_KEY is empty"),
+    ({}, {}, 'fingerprint_key = " "\n', "fingerprint_key is empty"),
+    ({"since": ""}, {}, "", "--since is empty"),
+    ({"store": ""}, {}, "", "--store is empty"),
+])
+def test_an_empty_value_is_not_taken_for_the_default(tmp_path, flags, environ, toml, message):
+    if toml:
+        (tmp_path / "nhiguard.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        build_settings(flags, environ=environ, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("flags", [
+    {"staged": True, "since": "main"},
+    {"staged": True, "no_history": True},
+    {"since": "main", "no_history": True},
+    {"staged": True, "all_objects": True},
+    {"no_history": True, "all_objects": True},
+])
+def test_conflicting_git_modes_are_refused(tmp_path, flags):
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        build_settings(flags, environ={}, cwd=tmp_path)
+
+
+def test_all_objects_with_since_is_allowed(tmp_path):
+    s = build_settings({"since": "main", "all_objects": True}, environ={}, cwd=tmp_path)
+    assert s.since == "main" and s.all_objects

@@ -55,10 +55,26 @@ def _open_store(settings):
     from nhiguard.store import Store
 
     try:
-        return Store.open(settings.store)
+        store = Store.open(settings.store)
     except Exception as exc:  # noqa: BLE001 - any backend error is an input error here
         _fail(f"cannot open store {_no_password(settings.store)}: {type(exc).__name__}: "
               f"{_no_password(str(exc))}")
+    _warn_if_shared(settings.store)
+    return store
+
+
+def _warn_if_shared(path: str) -> None:
+    """A store nhiguard creates is owner-only; one the user made may not be. It holds no
+    secrets, but it maps where they are, so say so rather than change its mode unasked."""
+    if "://" in path:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        click.echo(f"nhiguard: warning: the store {path} is readable by other users "
+                   f"(mode {mode & 0o777:04o}); it maps where secrets are: chmod 600 {path}", err=True)
 
 
 def _no_password(text: str) -> str:
@@ -251,8 +267,17 @@ def baseline_update(ctx: click.Context, targets: tuple[str, ...], path: str, **f
 
     from nhiguard.remediate import baseline as bl
 
+    settings = _settings(ctx, **flags)
+    if settings.since or settings.staged:
+        # a partial scan does not see most findings: pruning by it would empty the baseline
+        _fail("baseline update needs a whole scan; --since and --staged see only part of it")
     old = _read_baseline(ctx, path, flags)
     _, _, outcome = _run(ctx, targets, flags)
+    if outcome.stats.errors:
+        click.echo(f"{path}: left as it was: parts of the input could not be read, so a "
+                   "finding that was not seen may still exist", err=True)
+        _report_errors(outcome)
+        sys.exit(EXIT_ERROR)
     new = old.pruned(outcome.findings)
     bl.write(new, Path(path))
     click.echo(f"{path}: kept {len(new.entries)}, pruned {len(old.entries) - len(new.entries)}", err=True)
@@ -373,6 +398,8 @@ def rules_eval(ctx: click.Context, corpus: str, rules_files: tuple[str, ...], en
 def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str, output: str | None) -> None:
     """Print the report of a past scan from the store (no rescanning)."""
     settings = _settings(ctx, store=store)
+    if "://" not in settings.store and not os.path.exists(settings.store):
+        _fail(f"no store at {settings.store}; run `nhiguard scan` first or give --store")
     rules = _load_rules(settings)
     from nhiguard.engine.pipeline import effective_ruleset_hash
     from nhiguard.report.results import ScanResults

@@ -12,6 +12,7 @@ import lzma
 import re
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -83,6 +84,9 @@ def _safe_member(name: str) -> bool:
 def expand(data: bytes, budget: DecodeBudget, depth: int = 0, route: str = "") -> Iterator[Derived]:
     """Derived blobs of `data` (not recursive: the caller rescans and expands each)."""
     if depth >= budget.max_depth:
+        if is_archive(data):
+            budget.problems.append(f"{route or 'archive'}: archive nested more than "
+                                   f"{budget.max_depth} levels deep, not opened")
         return
     if data.startswith((ZIP_MAGIC, b"PK\x05\x06")):
         yield from _zip(data, budget, route)
@@ -144,7 +148,7 @@ def _stream(data: bytes, budget: DecodeBudget, route: str, kind: str, fn) -> Ite
     limit = min(budget.max_total_bytes - budget.used_bytes, max(len(data) * budget.max_ratio, budget.ratio_floor))
     try:
         out = _bounded_decompress(data, kind, limit)
-    except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as exc:
         budget.problems.append(f"{where}: corrupt {kind} stream: {exc}")
         return
     if out is None:
@@ -155,8 +159,6 @@ def _stream(data: bytes, budget: DecodeBudget, route: str, kind: str, fn) -> Ite
 
 
 def _bounded_decompress(data: bytes, kind: str, limit: int) -> bytes | None:
-    import zlib
-
     if kind == "gzip":
         d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         out = d.decompress(data, limit + 1)

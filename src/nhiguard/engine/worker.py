@@ -152,9 +152,12 @@ class Worker:
         """
         out: list[tuple[Match, bool]] = []
         archive = not as_text and is_archive(data)
-        if not archive and (depth == 0 or self.cfg.scan_binary or not looks_binary(data)):
+        as_plain = depth == 0 or self.cfg.scan_binary or not looks_binary(data)
+        if not archive and as_plain:
             out.extend((m, True) for m in self.matcher.scan(bid, data))
+        opened = False
         for d in expand(data, budget, depth, route):
+            opened = True
             for m, anchored in self._scan_tree(bid, d.data, budget, depth + 1, d.route):
                 route_of = m.decoded or d.route
                 if d.is_member or not anchored:
@@ -164,6 +167,10 @@ class Worker:
                 line, col = line_column(data, start)
                 out.append((replace(m, decoded=route_of, start=start, end=start + (m.end - m.start),
                                     line=line, column=col), True))
+        if archive and not opened and (self.cfg.scan_binary or not looks_binary(data)):
+            # archive magic, but nothing came out (corrupt, nested too deep, or text that
+            # merely starts like one): what is there is still read as it stands
+            out.extend((m, True) for m in self.matcher.scan(bid, data))
         return out
 
 

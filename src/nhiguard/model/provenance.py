@@ -13,11 +13,16 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class FileProvenance:
-    path: str
+    path: str  # relative to `target` for a directory; the target itself for a single file
     source: str = "file"
+    # the directory or work tree as the user named it, so that a.txt of two targets differ
+    target: str | None = None
 
     def as_location(self) -> dict[str, Any]:
-        return {"source": self.source, "path": self.path}
+        out = {"source": self.source, "path": self.path}
+        if self.target is not None:
+            out["target"] = self.target
+        return out
 
 
 @dataclass(frozen=True, slots=True)

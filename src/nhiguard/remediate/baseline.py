@@ -99,6 +99,9 @@ def read(path: Path, fingerprint_key: bytes) -> Baseline:
         raise BaselineError(f"{path}: not a baseline file (invalid JSON: {exc})") from None
     if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION or not isinstance(doc.get("findings"), list):
         raise BaselineError(f"{path}: not a nhiguard baseline (version {FORMAT_VERSION})")
+    if not isinstance(doc.get("fingerprint_key_id"), str) or not doc["fingerprint_key_id"]:
+        raise BaselineError(f"{path}: the baseline does not say which fingerprint key made it "
+                            "(fingerprint_key_id is missing); create it again with `baseline create`")
     if doc.get("fingerprint_key_id") != key_id(fingerprint_key):
         raise BaselineError(
             f"{path}: made with a different fingerprint key; set the same NHIGUARD_FINGERPRINT_KEY "

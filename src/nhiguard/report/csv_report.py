@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from typing import Any, ClassVar, TextIO
 
-from nhiguard.report.common import Sanitizer, location_dict, ordered, severity_name
+from nhiguard.report.common import Sanitizer, location_dict, ordered, printable, severity_name
 from nhiguard.report.results import ScanResults
 
 COLUMNS: tuple[str, ...] = (
@@ -20,6 +20,7 @@ COLUMNS: tuple[str, ...] = (
     "kind",
     "preview",
     "source",
+    "target",
     "path",
     "line",
     "column",
@@ -77,5 +78,6 @@ class CsvReporter:
                 cells = []
                 for c in columns:
                     v = row.get(c)
-                    cells.append(neutralise(clean(v) if isinstance(v, str) else v))
+                    # control characters (from file or author names) shown as escapes
+                    cells.append(neutralise(printable(clean(v)) if isinstance(v, str) else v))
                 writer.writerow(cells)

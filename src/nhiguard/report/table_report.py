@@ -81,7 +81,8 @@ class TableReporter:
         console.print(self._summary(results, t))
         findings = ordered(results.findings)
         if findings:
-            console.print(self._table(findings, results.show_secrets, t))
+            multi = len(results.stats.targets) > 1
+            console.print(self._table(findings, results.show_secrets, t, multi))
             console.print(self._counts(findings))
         else:
             console.print(_text("No findings.", style="green"))
@@ -108,7 +109,7 @@ class TableReporter:
         return line
 
     @staticmethod
-    def _where(f: Finding, t: Any) -> str:
+    def _where(f: Finding, t: Any, multi: bool = False) -> str:
         if not f.locations:
             return ""
         loc = location_dict(f.locations[0])
@@ -118,13 +119,15 @@ class TableReporter:
         elif loc.get("source") == "stdin" and path == "-":
             where = f"<stdin>:{loc.get('line')}"
         else:
-            where = f"{t(path)}:{loc.get('line')}"
+            target = loc.get("target") if multi else None  # which of the targets holds it
+            shown = f"{target}/{path}" if target and target != "." else path
+            where = f"{t(shown)}:{loc.get('line')}"
         commit = loc.get("commit")
         if loc.get("source") == "git" and commit:
             where += f" @ {t(commit)[:8]}"
         return where
 
-    def _table(self, findings: Sequence[Finding], show_secrets: bool, t: Any) -> Table:
+    def _table(self, findings: Sequence[Finding], show_secrets: bool, t: Any, multi: bool = False) -> Table:
         from rich import box
         from rich.table import Table
 
@@ -149,7 +152,7 @@ class TableReporter:
             if show_secrets:
                 row.append(_text(t(f.secret) if f.secret is not None else "", style="bold"))
             more = len(f.locations) - 1
-            row += [_text(self._where(f, t)), _text(f"+{more}" if more > 0 else "")]
+            row += [_text(self._where(f, t, multi)), _text(f"+{more}" if more > 0 else "")]
             table.add_row(*row)
         return table
 

@@ -67,9 +67,14 @@ class SourceFigures:
 
 
 def read_corpus(path: Path) -> list[dict]:
+    """The records of a corpus file; a malformed one is a ValueError naming file and line."""
     records = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}:{n}: not UTF-8 text") from None
             if not line.strip():
                 continue
             try:
@@ -78,6 +83,11 @@ def read_corpus(path: Path) -> list[dict]:
                 raise ValueError(f"{path}:{n}: invalid JSON: {exc}") from None
             if not isinstance(rec, dict) or "text" not in rec or "label" not in rec:
                 raise ValueError(f"{path}:{n}: a record needs 'text' and 'label'")
+            if not isinstance(rec["text"], str):
+                raise ValueError(f"{path}:{n}: 'text' must be a string")
+            if not isinstance(rec["label"], bool):
+                # "negative" or 0 read as true by accident would turn negatives into positives
+                raise ValueError(f"{path}:{n}: 'label' must be true or false")
             records.append(rec)
     return records
 

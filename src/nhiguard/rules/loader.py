@@ -198,10 +198,14 @@ def load_rules(
         (str(f), load_rule_file(Path(f))) for f in extra_files
     ]
     seen_in: dict[str, str] = {}
+    user_files = {str(f) for f in extra_files}
     for f, file_rules in parsed:
         for rule in file_rules:
             if rule.id in seen_in and seen_in[rule.id] == rule.source_file:
                 raise RuleError(f"{f}: duplicate rule id {rule.id}")
+            if rule.id in seen_in and seen_in[rule.id] in user_files:
+                # a user rule may replace a built-in; two user rules of one id are a mistake
+                raise RuleError(f"{f}: rule id {rule.id} is also defined in {seen_in[rule.id]}")
             by_id[rule.id] = rule
             seen_in[rule.id] = rule.source_file
     off = set(disabled)

@@ -151,6 +151,8 @@ class FilesystemSource:
         self.respect_gitignore = respect_gitignore
         self.skip_dirs = skip_dirs
         self.display_root = display_root
+        # a directory's files name it as their target; a single file is its own path
+        self.shown_target: str | None = self.target.as_posix() if self.target.is_dir() else None
 
     def items(self) -> Iterator[SourceOutput]:
         root = self.target
@@ -174,7 +176,7 @@ class FilesystemSource:
 
     def _item(self, path: Path, shown: str, size: int) -> SourceItem:
         return SourceItem(
-            provenance=FileProvenance(path=shown),
+            provenance=FileProvenance(path=shown, target=self.shown_target),
             loader=FileLoader(str(path), self.max_file_size),
             size=size,
         )
@@ -215,7 +217,7 @@ class FilesystemSource:
                             continue
                         # no stat here: the worker stats when it reads, off the main process
                         yield SourceItem(
-                            provenance=FileProvenance(path=shown),
+                            provenance=FileProvenance(path=shown, target=self.shown_target),
                             loader=FileLoader(e.path, self.max_file_size),
                         )
                     else:  # FIFOs, sockets, devices: reading could block or never end

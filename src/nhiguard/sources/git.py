@@ -1023,7 +1023,7 @@ class GitSource:
             yield ScanError(rel, f"cannot read: {exc.strerror}")
             return
         yield SourceItem(
-            provenance=FileProvenance(path=rel),
+            provenance=FileProvenance(path=rel, target=self.target),
             loader=FileLoader(abs_path, self.max_file_size),
             size=st.st_size,
         )

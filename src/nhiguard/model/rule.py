@@ -38,7 +38,9 @@ _FIELDS = tuple(f for f in Rule.__dataclass_fields__)
 # Rules that recognise a secret by where it sits (an assignment, a URI, a config file) rather
 # than by its own format. Where one of them and a provider rule find the same secret, the
 # provider rule names it better, so the contextual hit is dropped: one credential, one finding.
-CONTEXTUAL_PROVIDERS = frozenset({"generic", "config", "uri", "http", "kubernetes"})
+CONTEXTUAL_PROVIDERS = frozenset(
+    {"generic", "config", "uri", "http", "kubernetes", "htpasswd", "terraform"}
+)
 
 
 def is_contextual(rule: Rule) -> bool:

@@ -148,3 +148,27 @@ def test_locations_name_their_target_and_csv_escapes_control_characters(tmp_path
     assert "\x1b" not in csv_out and "a\\x1b[31m.txt" in csv_out
     table = nhiguard("scan", "mA", "mB", "--store", "s.db", cwd=tmp_path).stdout
     assert "mA/a\\x1b[31m.txt" in table and "mB/a\\x1b[31m.txt" in table
+
+
+def test_a_repository_libgit2_cannot_open_is_an_error_and_its_files_are_still_scanned(tmp_path):
+    repo = GitRepo.init(tmp_path / "r")
+    repo.commit({"old.env": f"SLACK={TOKEN}\n"})
+    repo.checkout()
+    with open(repo.git_dir / "config", "a") as fh:
+        fh.write("[core\n")
+    run = nhiguard("scan", "r", "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert run.code == 2
+    assert any("cannot open the git repository" in e["message"] for e in run.report["scan"]["errors"])
+    assert [loc["source"] for f in run.report["findings"] for loc in f["locations"]] == ["file"]
+    bare = nhiguard("scan", repo.git_dir, "--store", "s2.db", "-f", "json", cwd=tmp_path)
+    assert bare.code == 2 and bare.report["findings"] == []
+
+
+def test_an_empty_branch_ref_is_reported(tmp_path):
+    repo = GitRepo.init(tmp_path / "r")
+    c1 = repo.commit({"a.txt": "a\n"})
+    repo.set_ref("refs/heads/feature", c1)
+    (repo.git_dir / "refs" / "heads" / "feature").write_bytes(b"")
+    run = nhiguard("scan", "r", "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert run.code == 2
+    assert [e["path"].split("@")[-1] for e in run.report["scan"]["errors"]] == ["refs/heads/feature"]

@@ -888,3 +888,42 @@ def test_work_tree_status_in_a_forked_child_survives_a_truncated_head_tree(repo,
         return gitstatus.take(repo.workdir) is not None or True
 
     assert _in_child(run)
+
+
+def test_truncated_objects_in_alternates_and_linked_worktrees_are_found(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    c1 = repo.commit({"a.txt": "a", "b.txt": "b"})
+    # a repository that borrows every object through objects/info/alternates
+    borrower = GitRepo.init(tmp_path / "borrower", bare=True)
+    (borrower.git_dir / "objects" / "info" / "alternates").write_text(str(repo.git_dir / "objects") + "\n")
+    borrower.set_ref("refs/heads/main", c1)
+    wt = repo.repo.add_worktree("side", str(tmp_path / "side"))
+    _truncate(repo, blob_hex("b"), 6)
+
+    def run(target):
+        def go():
+            items, errors, _ = scan(target, include_worktree=False)
+            return sorted(i.provenance.path for i in items), [e.message for e in errors]
+        return go
+
+    for target in (borrower.git_dir, wt.path):
+        paths, errors = _in_child(run(target))
+        assert "a.txt" in paths and "b.txt" not in paths
+        assert any(blob_hex("b") in m and "truncated" in m for m in errors), errors
+
+
+def test_a_commit_libgit2_refuses_does_not_hide_the_history_before_it(repo):
+    """An author line without an e-mail (old SVN imports): git reads it, libgit2 refuses it."""
+    c1 = repo.commit({"secret.env": f"KEY={KEY}\n", "README": "r"})
+    c2 = repo.commit({"secret.env": None})
+    tree = str(repo.repo[c2].tree_id)
+    raw = (f"tree {tree}\nparent {c2}\nauthor Old SVN User 1700000002 +0000\n"
+           f"committer Old SVN User 1700000002 +0000\n\nsvn import\n").encode()
+    bad = str(repo.repo.odb.write(pygit2.enums.ObjectType.COMMIT, raw))
+    with pytest.raises(pygit2.GitError):
+        repo.repo[bad]  # what libgit2 makes of it
+    repo.set_ref("refs/heads/main", bad)
+    items, errors, src = scan(repo.git_dir, include_worktree=False)
+    assert errors == []
+    assert where(items, f"KEY={KEY}\n") == {("secret.env", c1)}
+    assert set(src.walked_commits) == {c1, c2, bad}

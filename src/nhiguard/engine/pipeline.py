@@ -113,7 +113,13 @@ class _Target:
 
 
 def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_hash: str) -> list[_Target]:
-    from nhiguard.sources.git import GitSource, is_git_repository, repository_key
+    from nhiguard.sources.git import (
+        GitSource,
+        is_git_repository,
+        looks_like_git,
+        open_problem,
+        repository_key,
+    )
 
     out = []
     for t in targets:
@@ -146,6 +152,16 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
             # keyed by the repository, not the spelling of the path, so history carries forward
             out.append(_Target(src.repo_key, src.items(), git=src if history_mode else None,
                                previous_walk=previous))
+            continue
+        if not settings.no_history and looks_like_git(t):
+            # a repository libgit2 cannot open (a broken config, an unknown format version):
+            # its history is lost to this scan, which must say so, but its files are not
+            err = ScanError(t, f"cannot open the git repository ({open_problem(t)}); its "
+                               "history was not scanned")
+            has_tree = os.path.exists(os.path.join(t, ".git"))
+            items = FilesystemSource(t, max_file_size=settings.max_file_size,
+                                     respect_gitignore=True).items() if has_tree else []
+            out.append(_Target(os.path.realpath(t), _chain([err], items)))
             continue
         if settings.staged or settings.since:
             raise InputError(f"{t}: --staged and --since need a git repository")

@@ -109,6 +109,32 @@ def is_git_repository(target: str) -> bool:
     return True
 
 
+def looks_like_git(target: str) -> bool:
+    """A work tree (holding `.git`), a `.git` folder or a bare repository, by its layout
+    alone: what should be scanned as a repository even when libgit2 cannot open it."""
+    if not os.path.isdir(target):
+        return False
+    if os.path.exists(os.path.join(target, ".git")):
+        return True
+    return all(os.path.exists(os.path.join(target, n)) for n in ("HEAD", "objects", "refs"))
+
+
+def open_problem(target: str) -> str:
+    """Why libgit2 cannot open the repository at `target`."""
+    try:
+        _open_repository(target)
+    except _READ_ERRORS as exc:
+        return _reason(exc)
+    return "unknown error"
+
+
+def _name_of(ref: Any) -> str | None:
+    try:
+        return ref.name
+    except _READ_ERRORS:
+        return None
+
+
 def _key_of(repo: pygit2.Repository) -> str:
     return os.path.realpath(repo.path.rstrip("/\\"))
 
@@ -448,6 +474,52 @@ def _path(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+@dataclass(frozen=True)
+class _Signature:
+    raw_name: bytes
+    raw_email: bytes
+    time: int
+
+
+@dataclass(frozen=True)
+class _RawCommit:
+    """A commit parsed from its raw object, where libgit2's parser refuses it: the fields
+    the walk needs (tree, parents, author, message), read as leniently as git reads them."""
+
+    id: pygit2.Oid
+    tree_id: pygit2.Oid
+    parent_ids: list[pygit2.Oid]
+    raw_author: bytes
+    raw_message: bytes
+    message_encoding: str | None = None
+
+    @classmethod
+    def read(cls, repo: pygit2.Repository, oid: pygit2.Oid) -> _RawCommit:
+        kind, raw = repo.odb.read(oid)
+        head, _, message = bytes(raw).partition(b"\n\n")
+        fields: dict[bytes, list[bytes]] = {}
+        for line in head.split(b"\n"):
+            key, _, value = line.partition(b" ")
+            fields.setdefault(key, []).append(value)
+        if kind != ObjectType.COMMIT or len(fields.get(b"tree", ())) != 1:
+            raise ValueError(f"object {oid} is not a readable commit")
+        try:
+            return cls(oid, pygit2.Oid(hex=fields[b"tree"][0].decode("ascii")),
+                       [pygit2.Oid(hex=p.decode("ascii")) for p in fields.get(b"parent", [])],
+                       (fields.get(b"author") or [b""])[0], message,
+                       (fields.get(b"encoding") or [b""])[0].decode("ascii", "replace") or None)
+        except (ValueError, UnicodeDecodeError):
+            raise ValueError(f"object {oid} is not a readable commit") from None
+
+    @property
+    def author(self) -> _Signature:
+        # "Name <email> 1700000000 +0000", where name or email may be missing
+        m = re.fullmatch(rb"(.*?)\s*(?:<([^>]*)>)?\s*(\d+)\s+[-+]\d{4}", self.raw_author.strip())
+        if m is None:
+            raise ValueError("malformed author line")
+        return _Signature(m.group(1), m.group(2) or b"", int(m.group(3)))
+
+
 def _commit_info(commit: pygit2.Commit) -> _CommitInfo:
     enc = commit.message_encoding
     name = email = date = None
@@ -608,7 +680,13 @@ class GitSource:
                 if obj.type == ObjectType.TAG:
                     obj = obj.peel(None)  # through chains of annotated tags
             except _READ_ERRORS as exc:
-                errors.append(ScanError(f"{self.target}@{name}", f"bad ref: {_reason(exc)}"))
+                try:  # a commit only libgit2's parser refuses (see _RawCommit)
+                    obj = _RawCommit.read(repo, oid)
+                except _READ_ERRORS:
+                    errors.append(ScanError(f"{self.target}@{name}", f"bad ref: {_reason(exc)}"))
+                    return
+                tips.setdefault(oid, name)
+                self.ref_tips[name] = str(oid)
                 return
             if obj.type == ObjectType.COMMIT:
                 tips.setdefault(obj.id, name)
@@ -630,6 +708,8 @@ class GitSource:
                 errors.append(ScanError(f"{self.target}@refs", f"bad ref: {_reason(exc)}"))
                 continue
             add(name, oid)  # type: ignore[arg-type]
+        if not errors or refs:  # when the refs could not be listed at all, that was said
+            errors.extend(self._broken_loose_refs({n for n in map(_name_of, refs) if n}))
         try:
             if not repo.head_is_unborn:
                 add("HEAD", repo.head.target)  # type: ignore[arg-type]  # detached: on no branch
@@ -646,6 +726,28 @@ class GitSource:
                 add(f"stash@{{{i}}}", entry.oid_new)
         return tips, others, errors
 
+    def _broken_loose_refs(self, listed: set[str]) -> list[ScanError]:
+        """Ref files libgit2 skips without a word (empty after a crash, or garbage): each is
+        a branch or tag whose history this scan cannot see, so it is reported."""
+        refs_dir = os.path.join(os.path.dirname(gitguard.objects_dir(self._repo)), "refs")
+        out = []
+        for d, _, names in os.walk(refs_dir):
+            for n in names:
+                path = os.path.join(d, n)
+                name = "refs/" + os.path.relpath(path, refs_dir).replace(os.sep, "/")
+                if name in listed or name.endswith(".lock"):
+                    continue
+                try:
+                    with open(path, "rb") as fh:
+                        text = fh.read(200).strip()
+                except OSError as exc:
+                    out.append(ScanError(f"{self.target}@{name}", f"unreadable ref: {exc.strerror}"))
+                    continue
+                if not re.fullmatch(rb"[0-9a-f]{40}([0-9a-f]{24})?|ref: \S+", text):
+                    out.append(ScanError(f"{self.target}@{name}",
+                                         "broken ref (empty or not an object id); its history was not scanned"))
+        return out
+
     # -- history walk ---------------------------------------------------------------------
 
     def _commit(self, oid: pygit2.Oid, *, keep: bool = True) -> pygit2.Commit:
@@ -653,8 +755,13 @@ class GitSource:
         walk visits next."""
         commit = self._commits.pop(oid, None)
         if commit is None:
-            obj = self._repo[oid]
-            if not isinstance(obj, pygit2.Commit):
+            try:
+                obj = self._repo[oid]
+            except pygit2.GitError:
+                # libgit2 refuses commits git itself reads (an author with no e-mail, from
+                # old imports); refusing would hide every commit before it
+                obj = _RawCommit.read(self._repo, oid)
+            if not isinstance(obj, pygit2.Commit | _RawCommit):
                 raise ValueError(f"object {oid} is not a commit")
             commit = obj
         if keep:
@@ -772,7 +879,7 @@ class GitSource:
             others = []
             for pid in parent_ids[1:]:
                 try:
-                    others.append(repo[pid].peel(pygit2.Tree))
+                    others.append(repo[self._commit(pid, keep=False).tree_id])
                 except _READ_ERRORS:
                     pass  # then the merge counts the path as its own introduction
             if others:

@@ -29,7 +29,41 @@ _LOOSE_PRIORITY, _PACKED_PRIORITY = 1, 2  # libgit2's own: packs are asked first
 
 
 def objects_dir(repo: pygit2.Repository) -> str:
-    return os.path.join(repo.path, "objects")
+    """The repository's own object store: in the common git dir for a linked work tree."""
+    git_dir = repo.path
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as fh:
+            common = fh.read().strip()
+        if common:
+            git_dir = os.path.normpath(os.path.join(git_dir, common))
+    except OSError:
+        pass
+    return os.path.join(git_dir, "objects")
+
+
+def object_dirs(repo: pygit2.Repository) -> list[str]:
+    """The object store and, in order, every store its alternates name (recursively, as git
+    reads them, at most five deep), each once."""
+    out: list[str] = []
+    todo = [(objects_dir(repo), 0)]
+    while todo:
+        d, depth = todo.pop(0)
+        real = os.path.realpath(d)
+        if real in out or not os.path.isdir(real):
+            continue
+        out.append(real)
+        if depth >= 5:
+            continue
+        try:
+            with open(os.path.join(real, "info", "alternates"), encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            alt = line.strip()
+            if alt and not alt.startswith("#"):
+                todo.append((alt if os.path.isabs(alt) else os.path.join(real, alt), depth + 1))
+    return out
 
 
 def _loose_files(objdir: str) -> Iterator[tuple[str, str, int]]:
@@ -73,9 +107,16 @@ def stream_problem(path: str) -> str | None:
 
 
 def broken_loose_objects(repo: pygit2.Repository) -> dict[str, str]:
-    """Object id -> what is wrong, for every loose object libgit2 must not read."""
-    objdir = objects_dir(repo)
-    name = f"git-loose/{hashlib.sha256(os.path.realpath(objdir).encode()).hexdigest()[:24]}.pickle"
+    """Object id -> what is wrong, for every loose object libgit2 must not read, in the
+    repository's store and in those of its alternates."""
+    broken: dict[str, str] = {}
+    for objdir in object_dirs(repo):
+        broken.update(_broken_in(objdir))
+    return broken
+
+
+def _broken_in(objdir: str) -> dict[str, str]:
+    name = f"git-loose/{hashlib.sha256(objdir.encode()).hexdigest()[:24]}.pickle"
     known = cache.load(name)
     known = known if isinstance(known, dict) else {}
     intact: dict[str, int] = {}
@@ -140,18 +181,13 @@ class _LooseWithout(pygit2.OdbBackend):
 
 
 def hide(repo: pygit2.Repository, broken: dict[str, str]) -> None:
-    """Give `repo` an object database without the `broken` loose objects (packs and
-    alternates as before)."""
-    objdir = objects_dir(repo)
+    """Give `repo` an object database without the `broken` loose objects: for its own store
+    and each alternate, packs as before and loose objects through the filter."""
+    hidden = frozenset(broken)
     odb = pygit2.Odb()
-    odb.add_backend(pygit2.OdbBackendPack(objdir), _PACKED_PRIORITY)
-    odb.add_backend(_LooseWithout(objdir, frozenset(broken)), _LOOSE_PRIORITY)
-    try:
-        with open(os.path.join(objdir, "info", "alternates"), encoding="utf-8") as fh:
-            for line in fh:
-                alt = line.strip()
-                if alt and not alt.startswith("#"):
-                    odb.add_disk_alternate(alt if os.path.isabs(alt) else os.path.join(objdir, alt))
-    except OSError:
-        pass
+    # libgit2 asks backends by priority; the repository's own store comes before alternates
+    for i, objdir in enumerate(object_dirs(repo)):
+        base = 10 * (len(object_dirs(repo)) - i)
+        odb.add_backend(pygit2.OdbBackendPack(objdir), base + _PACKED_PRIORITY)
+        odb.add_backend(_LooseWithout(objdir, hidden), base + _LOOSE_PRIORITY)
     repo.set_odb(odb)

@@ -172,3 +172,38 @@ def test_an_empty_branch_ref_is_reported(tmp_path):
     run = nhiguard("scan", "r", "--store", "s.db", "-f", "json", cwd=tmp_path)
     assert run.code == 2
     assert [e["path"].split("@")[-1] for e in run.report["scan"]["errors"]] == ["refs/heads/feature"]
+
+
+def test_secrets_in_targets_ref_names_and_archive_members_never_reach_the_store(tmp_path):
+    import io
+    import secrets as rnd
+    import string
+    import zipfile
+
+    alnum = string.ascii_letters + string.digits
+    def ghp():
+        return "ghp_" + "".join(rnd.choice(alnum) for _ in range(36))
+    in_dir, in_ref, in_member = ghp(), ghp(), ghp()
+    d = tmp_path / in_dir
+    d.mkdir()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(f"{in_member}.txt", f"SLACK={TOKEN}\n")
+    (d / "bundle.zip").write_bytes(buf.getvalue())
+    repo = GitRepo.init(tmp_path / "r")
+    c1 = repo.commit({"a.env": f"SLACK={TOKEN[:-2]}zz\n"})
+    repo.set_ref(f"refs/heads/{in_ref}", c1)
+    run = nhiguard("scan", in_dir, "r", "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert run.code == 1, run.stderr
+    rescan = nhiguard("scan", in_dir, "r", "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert rescan.code == 1 and len(rescan.report["findings"]) == len(run.report["findings"]) == 2
+    for raw in (in_dir, in_ref, in_member):
+        assert raw not in run.stdout + run.stderr + rescan.stdout
+        for p in tmp_path.glob("s.db*"):
+            assert raw.encode() not in p.read_bytes(), (raw[:8], p.name)
+
+
+def test_a_password_in_a_store_url_query_is_masked(tmp_path):
+    run = nhiguard("scan", "nothing", "--store", "postgresql+psycopg://u@127.0.0.1:1/db?password=hunter2secret",
+                   cwd=tmp_path)
+    assert run.code == 2 and "hunter2secret" not in run.stderr and "password=***" in run.stderr

@@ -81,7 +81,8 @@ def _no_password(text: str) -> str:
     """Database URLs in messages lose their password."""
     import re
 
-    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    text = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    return re.sub(r"(?i)([?&](?:password|passwd|pwd|sslpassword)=)[^&\s]+", r"\1***", text)
 
 
 def _write_report(results, fmt: str, output: str | None) -> None:

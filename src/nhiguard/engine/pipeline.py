@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from nhiguard import cache
@@ -112,7 +112,10 @@ class _Target:
     previous_walk: tuple[int | None, dict[str, str]] | None = None  # whose places carry forward
 
 
-def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_hash: str) -> list[_Target]:
+def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_hash: str,
+                 scrub: Scrubber) -> list[_Target]:
+    """The sources of every target. Target names, the keys under which places and walks are
+    stored, pass through `scrub`: a path can hold a secret too."""
     from nhiguard.sources.git import (
         GitSource,
         is_git_repository,
@@ -130,12 +133,12 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
             continue
         if not os.path.lexists(t):
             # reported like any unreadable input: the other targets are still scanned
-            out.append(_Target(os.path.abspath(t), [ScanError(t, "no such file or directory")]))
+            out.append(_Target(scrub.text(os.path.abspath(t)), [ScanError(t, "no such file or directory")]))
             continue
         if not settings.no_history and is_git_repository(t):
             history_mode = not (settings.since or settings.staged)
             try:
-                key = walk_key(repository_key(t), rs_hash)
+                key = walk_key(scrub.text(repository_key(t)), rs_hash)
                 previous = store.git_walk(key) if history_mode and not full else None
                 # commits count as seen only with the walk that carries their places forward
                 seen = store.walked_commits(key) if previous is not None else frozenset()
@@ -150,8 +153,8 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
             except ValueError as exc:
                 raise InputError(f"{t}: {exc}") from None
             # keyed by the repository, not the spelling of the path, so history carries forward
-            out.append(_Target(src.repo_key, src.items(), git=src if history_mode else None,
-                               previous_walk=previous))
+            out.append(_Target(scrub.text(src.repo_key), src.items(),
+                               git=src if history_mode else None, previous_walk=previous))
             continue
         if not settings.no_history and looks_like_git(t):
             # a repository libgit2 cannot open (a broken config, an unknown format version):
@@ -161,21 +164,22 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
             has_tree = os.path.exists(os.path.join(t, ".git"))
             items = FilesystemSource(t, max_file_size=settings.max_file_size,
                                      respect_gitignore=True).items() if has_tree else []
-            out.append(_Target(os.path.realpath(t), _chain([err], items)))
+            out.append(_Target(scrub.text(os.path.realpath(t)), _chain([err], items)))
             continue
         if settings.staged or settings.since:
             raise InputError(f"{t}: --staged and --since need a git repository")
         src = FilesystemSource(
             t, max_file_size=settings.max_file_size, respect_gitignore=settings.respect_gitignore
         )
-        out.append(_Target(os.path.realpath(t), src.items()))
+        out.append(_Target(scrub.text(os.path.realpath(t)), src.items()))
     return out
 
 
 class _Run:
     """State of one scan: pending provenances, stats, and the store writer."""
 
-    def __init__(self, store, settings: Settings, rules: list[Rule], rs_hash: str, scan_id: int) -> None:
+    def __init__(self, store, settings: Settings, rules: list[Rule], rs_hash: str, scan_id: int,
+                 scrub: Scrubber) -> None:
         self.store = store
         self.settings = settings
         self.rules = {r.id: r for r in rules}
@@ -189,7 +193,7 @@ class _Run:
         self.done_ids: set[str] = set()
         self.matched_ids: set[str] = set()  # blobs with matches (this run or stored)
         self.token = 0
-        self.scrub = Scrubber(lambda: _matcher(rules, settings))
+        self.scrub = scrub
 
     def record_location(self, target: str, bid: str, fields: dict) -> None:
         self.store.record_location(self.scan_id, target, bid, self.scrub.fields(fields))
@@ -223,7 +227,10 @@ class _Run:
             self.done_ids.add(bid)
             self.stats.blobs_scanned += 1
             self.stats.bytes_scanned += res.size
-            self.store.record_blob(self.scan_id, self.rs_hash, bid, res.size, res.matches, self.rules)
+            # decode routes name archive members, whose names can hold a secret too
+            found = tuple(replace(m, decoded=self.scrub.text(m.decoded)) if m.decoded else m
+                          for m in res.matches)
+            self.store.record_blob(self.scan_id, self.rs_hash, bid, res.size, found, self.rules)
             if res.matches:
                 self.matched_ids.add(bid)
             for m in res.matches:
@@ -318,10 +325,12 @@ def run_scan(
     t0 = time.perf_counter()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     full = settings.full or settings.show_secrets  # raw values exist only when re-read
-    srcs = open_targets(targets, settings, store, full, rs_hash)
-    scan_id = store.begin_scan(targets, rs_hash, "hyperscan" if use_hs else "python")
-    run = _Run(store, settings, rules, rs_hash, scan_id)
-    run.stats.targets = list(targets)
+    scrub = Scrubber(lambda: _matcher(rules, settings), (k for r in rules for k in r.keywords))
+    srcs = open_targets(targets, settings, store, full, rs_hash, scrub)
+    shown = [scrub.text(t) for t in targets]  # a target named after a secret is not stored
+    scan_id = store.begin_scan(shown, rs_hash, "hyperscan" if use_hs else "python")
+    run = _Run(store, settings, rules, rs_hash, scan_id, scrub)
+    run.stats.targets = shown
     run.stats.started_at = started
     run.stats.engine = "hyperscan" if use_hs else "python"
     batches = _batches(run, srcs, full)
@@ -344,11 +353,12 @@ def run_scan(
     else:
         done = _run_pool(run, _worker_config(rules, settings, use_hs), jobs, _chain(head, batches), progress)
     for tgt in srcs:
-        _carry_forward(store, scan_id, tgt)
+        _carry_forward(store, scan_id, tgt, scrub, settings.fingerprint_key_bytes)
         # A walk with unreadable parts, or of a shallow clone, is not remembered: the next
         # incremental scan walks it again instead of trusting what it could not see.
         if tgt.git is not None and not run.stats.errors and not _is_shallow(tgt.git.repo_key):
-            store.record_git_walk(walk_key(tgt.git.repo_key, rs_hash), scan_id, tgt.git.ref_tips,
+            store.record_git_walk(walk_key(tgt.name, rs_hash), scan_id,
+                                  scrub.keyed_names(tgt.git.ref_tips, settings.fingerprint_key_bytes),
                                   tgt.git.walked_commits)
     run.stats.errors = [run.scrub.error(e) for e in run.stats.errors]
     run.stats.skipped = [run.scrub.error(e) for e in run.stats.skipped]
@@ -365,7 +375,7 @@ def run_scan(
     return ScanOutcome(scan_id, run.stats, findings, run.secrets)
 
 
-def _carry_forward(store, scan_id: int, tgt: _Target) -> None:
+def _carry_forward(store, scan_id: int, tgt: _Target, scrub: Scrubber, key: bytes) -> None:
     """An incremental walk reads only new commits; the places the previous walk saw under
     older ones are linked to this scan, so its report is what a full scan would give. After a
     rewrite (a ref deleted or moved other than forward) only places under commits that are
@@ -376,7 +386,8 @@ def _carry_forward(store, scan_id: int, tgt: _Target) -> None:
     if from_scan is None:
         return
     src = tgt.git
-    reachable = src.reachable_commits() if src.lost_history(old_tips) else None
+    now = scrub.keyed_names(src.ref_tips, key)
+    reachable = src.reachable_commits() if src.lost_history(old_tips, now) else None
     store.carry_forward_git_locations(
         scan_id, tgt.name, from_scan, None if reachable is None else reachable.__contains__)
 

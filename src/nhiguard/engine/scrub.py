@@ -8,26 +8,36 @@ is recorded. The matcher is built on first use, so scans that record nothing pay
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from nhiguard.model import ScanError
 
 REDACTED = "[redacted]"
 # Location fields that carry free text; ids, dates and flags are left alone.
-TEXT_FIELDS = ("path", "author", "author_email", "ref", "repo")
+TEXT_FIELDS = ("path", "author", "author_email", "ref", "repo", "target")
 
 
 class Scrubber:
-    def __init__(self, make_matcher: Callable[[], Any]) -> None:
+    def __init__(self, make_matcher: Callable[[], Any], keywords: Iterable[str] = ()) -> None:
         self._make = make_matcher
         self._matcher: Any = None
         self._done: dict[str, str] = {}
+        # every match holds one of its rule's keywords: text with none of them is clean, and
+        # checking that costs far less than building a matcher (a rescan records no places)
+        self._keywords = tuple(sorted({k.lower() for k in keywords if k}))
 
     def text(self, s: str) -> str:
         hit = self._done.get(s)
         if hit is not None:
             return hit
+        if self._keywords:
+            low = s.lower()
+            if not any(k in low for k in self._keywords):
+                self._remember(s, s)
+                return s
         if self._matcher is None:
             self._matcher = self._make()
         data = s.encode("utf-8", "surrogateescape")
@@ -39,9 +49,18 @@ class Scrubber:
                 out = out[:start] + REDACTED.encode() + out[end:]
                 last = start
         clean = out.decode("utf-8", "surrogateescape") if spans else s
+        self._remember(s, clean)
+        return clean
+
+    def _remember(self, s: str, clean: str) -> None:
         if len(self._done) < 100_000:
             self._done[s] = clean
-        return clean
+
+    def keyed_names(self, names: dict[str, str], key: bytes) -> dict[str, str]:
+        """`names` (ref name -> value) with each name replaced by its keyed hash: compared
+        across scans, never shown, so a secret in a branch or tag name is not stored."""
+        return {hmac.new(key, n.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:32]: v
+                for n, v in names.items()}
 
     def fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         out = dict(fields)

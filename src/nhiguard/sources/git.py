@@ -597,13 +597,15 @@ class GitSource:
                 continue
             yield item
 
-    def lost_history(self, old_tips: dict[str, str]) -> bool:
+    def lost_history(self, old_tips: dict[str, str], now_tips: dict[str, str] | None = None) -> bool:
         """Whether commits reachable from `old_tips` (an earlier walk's refs) may no longer
         be reachable now: a ref deleted, or moved anywhere but forward. New commits alone
-        (fast-forwards, new refs) lose nothing. Call after items()."""
-        now = set(self.ref_tips.values())
+        (fast-forwards, new refs) lose nothing. `now_tips` are this walk's refs under the
+        same naming as `old_tips` (ref_tips by default). Call after items()."""
+        tips = self.ref_tips if now_tips is None else now_tips
+        now = set(tips.values())
         for name, old in old_tips.items():
-            new = self.ref_tips.get(name)
+            new = tips.get(name)
             if new == old or old in now:
                 continue
             if new is None:

@@ -89,3 +89,18 @@ def test_a_baseline_without_its_key_id_is_named_as_such(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"version": 1, "tool": "nhiguard", "findings": []}))
     run = nhiguard("scan", "a", "--baseline", "b.json", "--store", tmp_path / "s.db", cwd=tmp_path)
     assert run.code == 2 and "fingerprint_key_id is missing" in run.stderr, run.stderr
+
+
+def test_update_keeps_what_the_scan_could_not_see(tmp_path):
+    (tmp_path / "a").mkdir()
+    key = "ghp_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
+    big = tmp_path / "a" / "big.env"
+    big.write_text(f"T={key}\n" + "# padding\n" * 500)
+    assert nhiguard("baseline", "create", "a", "-o", "b.json", "--store", "s.db", cwd=tmp_path).code == 0
+    before = json.loads((tmp_path / "b.json").read_text())["findings"]
+    assert len(before) == 1
+    for narrowing in (["--max-file-size", "1k"], ["--disable-rule", before[0]["rule_id"]]):
+        run = nhiguard("baseline", "update", "a", "--baseline", "b.json", "--store", "s.db", *narrowing,
+                       cwd=tmp_path)
+        assert run.code == 0, run.stderr
+        assert json.loads((tmp_path / "b.json").read_text())["findings"] == before, narrowing

@@ -207,3 +207,21 @@ def test_a_password_in_a_store_url_query_is_masked(tmp_path):
     run = nhiguard("scan", "nothing", "--store", "postgresql+psycopg://u@127.0.0.1:1/db?password=hunter2secret",
                    cwd=tmp_path)
     assert run.code == 2 and "hunter2secret" not in run.stderr and "password=***" in run.stderr
+
+
+def test_ctrl_c_during_a_parallel_scan_stops_the_workers_quietly(tmp_path):
+    d = tmp_path / "big"
+    d.mkdir()
+    line = ("x = compute(value, other) # ordinary code line with some words in it\n" * 300).encode()
+    for i in range(4000):
+        (d / f"f{i}.py").write_bytes(line)
+    for _ in range(3):
+        env = dict(os.environ, NHIGUARD_PROGRESS="off")
+        p = subprocess.Popen([sys.executable, "-m", "nhiguard.cli.main", "scan", "big", "--full", "-j", "2",
+                              "--store", "s.db", "--engine", "python"], cwd=tmp_path, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        time.sleep(2.0)
+        os.killpg(p.pid, signal.SIGINT)  # as a terminal does: the whole process group
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 130, err.decode()[-2000:]
+        assert b"Traceback" not in err, err.decode()[-2000:]

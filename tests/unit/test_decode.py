@@ -176,3 +176,58 @@ def test_corrupt_gzip_is_a_clear_problem_not_an_engine_error():
     res = w.run_one(BlobTask(1, BytesLoader(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4), None))
     assert res.error is None
     assert any("corrupt gzip stream" in p for p in res.problems)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz"])
+def test_every_member_of_a_multi_member_stream_is_read(kind):
+    import bz2
+    import lzma
+
+    compress = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[kind]
+    other = "tok_zz8hv2lz7dkx0rw3"
+    data = compress(f"a = {TOKEN}\n".encode()) + compress(f"b = {other}\n".encode())
+    res = worker("python").run_one(BlobTask(1, BytesLoader(data), None))
+    assert sorted(m.secret for m in res.matches) == sorted([TOKEN, other])
+    assert res.problems == ()
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz"])
+def test_a_cut_or_damaged_stream_gives_what_comes_before_the_damage(kind):
+    import bz2
+    import lzma
+    import random
+
+    compress = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[kind]
+    rnd = random.Random(3)
+    # bzip2 works in blocks of 900 kB, and damage loses its whole block: several blocks
+    lines = 200_000 if kind == "bzip2" else 40_000
+    noise = "".join(f"{rnd.getrandbits(64):x}\n" for _ in range(lines))
+    data = compress(f"a = {TOKEN}\n{noise}".encode())
+    cut = data[: len(data) // 2]
+    res = worker("python").run_one(BlobTask(1, BytesLoader(cut), None))
+    assert [m.secret for m in res.matches] == [TOKEN]
+    assert any("truncated" in p or "corrupt" in p for p in res.problems)
+    damaged = bytearray(data)
+    damaged[len(data) * 3 // 4] ^= 0xFF
+    res = worker("python").run_one(BlobTask(2, BytesLoader(bytes(damaged)), None))
+    assert [m.secret for m in res.matches] == [TOKEN]
+    assert any("corrupt" in p for p in res.problems)
+
+
+@pytest.mark.parametrize("codec,bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                       ("utf-16-le", b""), ("utf-16-be", b"")])
+def test_utf16_text_is_read_and_keeps_its_lines(codec, bom):
+    """What PowerShell writes with `>` or Out-File: UTF-16, with or without a byte-order mark."""
+    text = f"# deploy settings\r\nREGION=eu-west-1\r\nAPI_TOKEN={TOKEN}\r\n"
+    data = bom + text.encode(codec)
+    res = worker("python").run_one(BlobTask(1, BytesLoader(data), None))
+    assert res.skipped is None
+    assert [(m.secret, m.line, m.decoded) for m in res.matches] == [(TOKEN, 3, "utf-16")]
+
+
+def test_binary_with_nul_bytes_is_not_taken_for_utf16():
+    from nhiguard.decode.expand import is_utf16
+
+    assert not is_utf16(bytes(range(256)) * 4)
+    assert not is_utf16(b"\x00" * 1000)
+    assert is_utf16("hello world, plain text here".encode("utf-16-le"))

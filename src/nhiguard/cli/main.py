@@ -19,6 +19,13 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 FORMATS = ["table", "json", "jsonl", "sarif", "csv"]
 
 
+def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An empty path given on purpose is a mistake, not "use the default"."""
+    if isinstance(value, str) and not value.strip():
+        raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+    return value
+
+
 def _fail(message: str) -> None:
     click.echo(f"nhiguard: error: {message}", err=True)
     sys.exit(EXIT_ERROR)
@@ -51,11 +58,11 @@ def _load_rules(settings):
     return loaded
 
 
-def _open_store(settings):
+def _open_store(settings, read_only: bool = False):
     from nhiguard.store import Store
 
     try:
-        store = Store.open(settings.store)
+        store = Store.open(settings.store, read_only=read_only)
     except Exception as exc:  # noqa: BLE001 - any backend error is an input error here
         _fail(f"cannot open store {_no_password(settings.store)}: {type(exc).__name__}: "
               f"{_no_password(str(exc))}")
@@ -103,12 +110,19 @@ def _write_report(results, fmt: str, output: str | None) -> None:
         except OSError as exc:
             _fail(f"cannot write {output}: {exc.strerror}")
     else:
-        reporter.write(results, sys.stdout)
+        try:
+            reporter.write(results, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a full disk or a closed descriptor behind stdout
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail again
+            _fail(f"cannot write the report to standard output: {exc.strerror or exc}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="nhiguard")
-@click.option("--config", type=click.Path(dir_okay=False), help="Configuration file (default: ./nhiguard.toml or [tool.nhiguard] in ./pyproject.toml).")
+@click.option("--config", type=click.Path(dir_okay=False), callback=_not_empty, help="Configuration file (default: ./nhiguard.toml or [tool.nhiguard] in ./pyproject.toml).")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None) -> None:
     """nhiguard: find and manage the secrets of non-human identities."""
@@ -190,8 +204,8 @@ def _report_errors(outcome) -> None:
 @cli.command()
 @click.argument("targets", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Report format [default: table].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Write the report to FILE instead of stdout.")
-@click.option("--baseline", type=click.Path(dir_okay=False), help="Report only findings that are not in this baseline file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=_not_empty, help="Write the report to FILE instead of stdout.")
+@click.option("--baseline", type=click.Path(dir_okay=False), callback=_not_empty, help="Report only findings that are not in this baseline file.")
 @click.option("--show-secrets", is_flag=True, default=None, help="Put raw secret values in the report (never in the store).")
 @scan_options
 @click.pass_context
@@ -235,7 +249,7 @@ def baseline() -> None:
 
 @baseline.command("create")
 @click.argument("targets", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=".nhiguard-baseline.json", show_default=True, help="Baseline file to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), callback=_not_empty, default=".nhiguard-baseline.json", show_default=True, help="Baseline file to write.")
 @scan_options
 @click.pass_context
 def baseline_create(ctx: click.Context, targets: tuple[str, ...], output: str, **flags: Any) -> None:
@@ -273,13 +287,14 @@ def baseline_update(ctx: click.Context, targets: tuple[str, ...], path: str, **f
         # a partial scan does not see most findings: pruning by it would empty the baseline
         _fail("baseline update needs a whole scan; --since and --staged see only part of it")
     old = _read_baseline(ctx, path, flags)
-    _, _, outcome = _run(ctx, targets, flags)
+    _, rules, outcome = _run(ctx, targets, flags)
     if outcome.stats.errors:
         click.echo(f"{path}: left as it was: parts of the input could not be read, so a "
                    "finding that was not seen may still exist", err=True)
         _report_errors(outcome)
         sys.exit(EXIT_ERROR)
-    new = old.pruned(outcome.findings)
+    new = old.pruned(outcome.findings, active_rules=(r.id for r in rules),
+                     unseen_paths=(e.path for e in outcome.stats.skipped))
     bl.write(new, Path(path))
     click.echo(f"{path}: kept {len(new.entries)}, pruned {len(old.entries) - len(new.entries)}", err=True)
     _report_errors(outcome)
@@ -394,7 +409,7 @@ def rules_eval(ctx: click.Context, corpus: str, rules_files: tuple[str, ...], en
 @click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
 @click.option("--scan", "scan_id", type=int, help="Scan id [default: the latest].")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=_not_empty)
 @click.pass_context
 def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str, output: str | None) -> None:
     """Print the report of a past scan from the store (no rescanning)."""
@@ -405,14 +420,17 @@ def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str,
     from nhiguard.engine.pipeline import effective_ruleset_hash
     from nhiguard.report.results import ScanResults
 
-    st = _open_store(settings)
+    st = _open_store(settings, read_only=True)
     try:
-        sid = scan_id or st.latest_scan_id()
+        sid = scan_id if scan_id is not None else st.latest_scan_id()
         if sid is None:
             _fail("the store holds no scan yet; run `nhiguard scan` first")
         stats = st.scan_stats(sid)
         if stats is None:
             _fail(f"no scan with id {sid}")
+        if not stats.finished_at:
+            click.echo(f"nhiguard: warning: scan {sid} did not finish (interrupted or still "
+                       "running): its report shows only what it had recorded", err=True)
         findings = st.findings_for_scan(sid, st.scan_ruleset(sid) or effective_ruleset_hash(rules, settings), {r.id: r for r in rules})
     finally:
         st.close()

@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,34 @@ def is_archive(data: bytes) -> bool:
     )
 
 
+def is_utf16(data: bytes) -> bool:
+    """UTF-16 text (what Windows PowerShell writes by default): a byte-order mark, or a
+    start where every other byte is NUL and the rest is printable ASCII."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return len(data) % 2 == 0 or len(data) > 64
+    head = data[:512]
+    if len(head) < 16:
+        return False
+    for zeros, chars in ((head[1::2], head[0::2]), (head[0::2], head[1::2])):
+        if zeros.count(0) >= 0.95 * len(zeros) and sum(32 <= c < 127 or c in (9, 10, 13) for c in chars) >= 0.9 * len(chars):
+            return True
+    return False
+
+
+def _utf16(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
+    if data[:2] == b"\xfe\xff":
+        codec, body = "utf-16-be", data[2:]
+    elif data[:2] == b"\xff\xfe":
+        codec, body = "utf-16-le", data[2:]
+    else:  # no mark: the side holding the NULs says the byte order
+        codec = "utf-16-le" if data[1:512:2].count(0) > data[0:512:2].count(0) else "utf-16-be"
+        body = data
+    text = body[: len(body) - len(body) % 2].decode(codec, "replace").encode("utf-8")
+    if budget.take(len(text)):
+        # a transcoding keeps lines: its own line numbers are the file's
+        yield Derived(text, _join(route, "utf-16"))
+
+
 def _is_tar(data: bytes) -> bool:
     return len(data) >= 512 and data[257:262] == b"ustar"
 
@@ -98,6 +127,8 @@ def expand(data: bytes, budget: DecodeBudget, depth: int = 0, route: str = "") -
         yield from _stream(data, budget, route, "xz", lzma.decompress)
     elif _is_tar(data):
         yield from _tar(data, budget, route)
+    elif is_utf16(data):
+        yield from _utf16(data, budget, route)
     else:
         yield from _json_strings(data, budget, route)
         yield from _base64_runs(data, budget, route)
@@ -146,31 +177,67 @@ def _zip(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
 def _stream(data: bytes, budget: DecodeBudget, route: str, kind: str, fn) -> Iterator[Derived]:
     where = _join(route, kind)
     limit = min(budget.max_total_bytes - budget.used_bytes, max(len(data) * budget.max_ratio, budget.ratio_floor))
-    try:
-        out = _bounded_decompress(data, kind, limit)
-    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as exc:
-        budget.problems.append(f"{where}: corrupt {kind} stream: {exc}")
-        return
+    out, problem = _bounded_decompress(data, kind, limit)
     if out is None:
         budget.problems.append(f"{where}: decompressed size over budget (bomb?) refused")
         return
-    if budget.take(len(out)):
+    if problem is not None:
+        budget.problems.append(f"{where}: {problem}")
+    if out and budget.take(len(out)):
         yield Derived(out, where)
 
 
-def _bounded_decompress(data: bytes, kind: str, limit: int) -> bytes | None:
+_MAGIC = {"gzip": GZIP_MAGIC, "bzip2": BZ2_MAGIC, "xz": XZ_MAGIC}
+_FEED = 64 * 1024  # input is fed in pieces, so the output before a damaged spot is kept
+
+
+def _decompressor(kind: str) -> Any:
     if kind == "gzip":
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = d.decompress(data, limit + 1)
-    elif kind == "bzip2":
-        d = bz2.BZ2Decompressor()
-        out = d.decompress(data, max_length=limit + 1)
-    else:
-        d = lzma.LZMADecompressor()
-        out = d.decompress(data, max_length=limit + 1)
-    if len(out) > limit:
-        return None
-    return out
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return bz2.BZ2Decompressor() if kind == "bzip2" else lzma.LZMADecompressor()
+
+
+def _bounded_decompress(data: bytes, kind: str, limit: int) -> tuple[bytes | None, str | None]:
+    """Everything `data` decompresses to, every member of a multi-member file (`cat a.gz
+    b.gz`, pbzip2, concatenated xz streams), and why decompression stopped early (a
+    truncated or damaged stream: what came before is kept), or (None, None) past `limit`."""
+    parts: list[bytes] = []
+    size = 0
+    rest = data
+    while rest:
+        d = _decompressor(kind)
+        pos, n = 0, len(rest)
+        try:
+            while not d.eof:
+                room = limit + 1 - size
+                if kind == "gzip":
+                    feed = d.unconsumed_tail
+                    if not feed:
+                        if pos >= n:
+                            break
+                        feed = rest[pos : pos + _FEED]
+                        pos += len(feed)
+                    piece = d.decompress(feed, room)
+                else:
+                    feed = b""
+                    if d.needs_input:
+                        if pos >= n:
+                            break
+                        feed = rest[pos : pos + _FEED]
+                        pos += len(feed)
+                    piece = d.decompress(feed, max_length=room)
+                parts.append(piece)
+                size += len(piece)
+                if size > limit:
+                    return None, None
+        except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+            return b"".join(parts), f"corrupt {kind} stream ({exc}); what came before the damage was read"
+        if not d.eof:
+            return b"".join(parts), f"truncated {kind} stream; what it holds up to the cut was read"
+        rest = (d.unused_data + rest[pos:]).lstrip(b"\0")  # padding between members
+        if not rest.startswith(_MAGIC[kind]):
+            break  # trailing bytes that are not another member, as gzip itself ignores them
+    return b"".join(parts), None
 
 
 def _tar_members(tf: tarfile.TarFile, budget: DecodeBudget, route: str) -> Iterator[tarfile.TarInfo]:

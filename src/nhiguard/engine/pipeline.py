@@ -410,7 +410,8 @@ def _run_pool(run: _Run, cfg, jobs: int, batches: Iterator[list[BlobTask]], prog
     ctx = get_context("fork") if sys.platform.startswith("linux") else get_context("spawn")
     done = 0
     in_flight: set = set()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_process, initargs=(cfg,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_process, initargs=(cfg,))
+    try:
         exhausted = False
         while True:
             while not exhausted and len(in_flight) < jobs * 3:
@@ -429,4 +430,15 @@ def _run_pool(run: _Run, cfg, jobs: int, batches: Iterator[list[BlobTask]], prog
                     done += 1
             if progress:
                 progress(done, run.stats.bytes_scanned)
+    except BaseException:  # Ctrl-C or an error: stop the workers now, not after their tasks
+        procs = list(getattr(pool, "_processes", {}).values())
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(5)
+        # the pool sees its workers gone and its manager thread ends; waiting for that here
+        # keeps the interpreter's exit hook from writing to a pipe nobody reads
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return done

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from nhiguard.decode import DecodeBudget, expand
-from nhiguard.decode.expand import is_archive
+from nhiguard.decode.expand import is_archive, is_utf16
 from nhiguard.engine.matcher import CHUNK, Matcher, is_contextual, line_column
 from nhiguard.engine.tasks import BlobResult, BlobTask
 from nhiguard.engine.windows import LineIndex, windows
@@ -54,7 +54,12 @@ def looks_binary(data: bytes) -> bool:
 
 
 def _binary_reason(head: bytes) -> str | None:
-    return "binary content" if not is_archive(head) and looks_binary(head) else None
+    return "binary content" if _binary(head) else None
+
+
+def _binary(data: bytes) -> bool:
+    """Binary and not a container nhiguard opens (archives, compressed or UTF-16 text)."""
+    return not is_archive(data) and not is_utf16(data) and looks_binary(data)
 
 
 def _is_utf8(head: bytes) -> bool:
@@ -96,7 +101,7 @@ class Worker:
         if not isinstance(data, bytes):
             return self._run_stream(task, data)
         bid = task.blob_id or blob_id(data)
-        if not sniffed and not self.cfg.scan_binary and not is_archive(data) and looks_binary(data):
+        if not sniffed and not self.cfg.scan_binary and _binary(data):
             return BlobResult(task.token, bid, len(data), skipped="binary content")
         budget = self._budget()
         try:
@@ -210,6 +215,11 @@ _WORKER: Worker | None = None
 
 def init_process(cfg: WorkerConfig) -> None:
     global _WORKER
+    # Ctrl-C reaches the whole process group; the main process stops the pool itself, so
+    # a worker must neither die mid-task with a traceback nor outlive it
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER = Worker(cfg)
 
 

@@ -65,10 +65,27 @@ class Baseline:
         ids = self.identities
         return [f for f in findings if (f.rule_id, f.fingerprint) not in ids]
 
-    def pruned(self, findings: Iterable[Finding]) -> Baseline:
-        """Only the entries still found (for `baseline update`)."""
+    def pruned(
+        self,
+        findings: Iterable[Finding],
+        active_rules: Iterable[str] | None = None,
+        unseen_paths: Iterable[str] = (),
+    ) -> Baseline:
+        """The entries still found (for `baseline update`), and those the scan could not have
+        found: of a rule not in effect (`--disable-rule`), or seen at a path this scan
+        skipped (too large, binary)."""
         present = {(f.rule_id, f.fingerprint) for f in findings}
-        return Baseline(self.key_id, tuple(e for e in self.entries if (e.rule_id, e.fingerprint) in present))
+        rules = None if active_rules is None else set(active_rules)
+        unseen = {normalise_path(p) for p in unseen_paths}
+
+        def keep(e: Entry) -> bool:
+            if (e.rule_id, e.fingerprint) in present:
+                return True
+            if rules is not None and e.rule_id not in rules:
+                return True
+            return any(p in unseen for p in e.paths)
+
+        return Baseline(self.key_id, tuple(e for e in self.entries if keep(e)))
 
 
 def from_findings(findings: Iterable[Finding], fingerprint_key: bytes) -> Baseline:

@@ -10,8 +10,10 @@ are — so it is created owner-only (0600) in an owner-only directory (0700) whe
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -112,11 +114,24 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url_or_path: str | os.PathLike[str], **kwargs: Any) -> Engine:
-    """An Engine for the store, with the SQLite file prepared and pragmas set per connection."""
+def make_engine(url_or_path: str | os.PathLike[str], *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """An Engine for the store, with the SQLite file prepared and pragmas set per connection.
+
+    `read_only` opens an existing SQLite file without writing to it (no file created, no
+    journal mode switched, deferred transactions): what a report needs, and all a
+    read-only file allows."""
     url = to_url(url_or_path)
     if url.get_backend_name() == "sqlite":
         path = sqlite_path(url)
+        if read_only:
+            if path is None or not path.is_file():
+                raise StoreError(f"no store at {url_or_path}")
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(
+                uri, uri=True, timeout=120, check_same_thread=False), **kwargs)
+            event.listen(engine, "connect", _sqlite_on_connect_read_only)
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            return engine
         if path is not None:
             prepare_sqlite_file(path)
             url = url.set(database=str(path))
@@ -135,6 +150,16 @@ def make_engine(url_or_path: str | os.PathLike[str], **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, **kwargs)
     return engine
+
+
+def _sqlite_on_connect_read_only(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # transactions as in _sqlite_on_connect
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA busy_timeout=120000")
+        cur.execute("PRAGMA query_only=ON")
+    finally:
+        cur.close()
 
 
 def insert(engine_or_dialect_name: Engine | str, table: Table) -> Any:

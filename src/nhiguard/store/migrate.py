@@ -37,6 +37,17 @@ def _stored_revision(engine: Engine) -> str | None:
         return None
 
 
+def require_current(engine: Engine) -> None:
+    """Fail unless the store is at this nhiguard's schema (a read-only open cannot migrate)."""
+    found = _stored_revision(engine)
+    if found == SCHEMA_HEAD:
+        return
+    if found is None:
+        raise StoreError("not an nhiguard store (no nhiguard schema in it)")
+    raise StoreError(f"the store's schema is at revision {found!r}, this nhiguard's at "
+                     f"{SCHEMA_HEAD!r}: run `nhiguard scan` with it once to migrate it")
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """A programmatic Alembic Config pointing at the packaged scripts."""
     from alembic.config import Config

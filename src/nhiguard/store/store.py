@@ -235,6 +235,7 @@ class Store:
         self._pending = 0
         self._written = 0  # rows flushed since the last ANALYZE (PostgreSQL)
         self._closed = False
+        self._read_only = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -245,21 +246,27 @@ class Store:
         *,
         flush_rows: int = DEFAULT_FLUSH_ROWS,
         clock: Clock = _utcnow,
+        read_only: bool = False,
     ) -> Store:
-        """Open (creating if needed) a store and migrate it to the newest schema.
+        """Open (creating if needed) a store and migrate it to the newest schema; with
+        `read_only`, open an existing store of the current schema without writing to it.
 
         `url_or_path` is an SQLite file path or an SQLAlchemy URL (sqlite:///...,
         postgresql+psycopg://...). A new SQLite file is created 0600 in a 0700 directory.
         """
-        engine = make_engine(url_or_path)
+        engine = make_engine(url_or_path, read_only=read_only)
         try:
-            if migrate.upgrade(engine):
+            if read_only:
+                migrate.require_current(engine)
+            elif migrate.upgrade(engine):
                 with engine.begin() as conn:
                     _upsert_meta(conn, engine.dialect.name, "migrated_by", nhiguard.__version__)
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, flush_rows=flush_rows, clock=clock)
+        store = cls(engine, flush_rows=flush_rows, clock=clock)
+        store._read_only = read_only
+        return store
 
     @property
     def url(self) -> str:
@@ -272,7 +279,7 @@ class Store:
             return
         try:
             self.flush()
-            if self._dialect == "sqlite":
+            if self._dialect == "sqlite" and not self._read_only:
                 # Keeps the query planner's statistics fresh (SQLite's advice: on close).
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA optimize")

@@ -225,3 +225,14 @@ def test_ctrl_c_during_a_parallel_scan_stops_the_workers_quietly(tmp_path):
         _, err = p.communicate(timeout=60)
         assert p.returncode == 130, err.decode()[-2000:]
         assert b"Traceback" not in err, err.decode()[-2000:]
+
+
+def test_since_naming_no_commit_in_one_repository_leaves_the_others_scanned(tmp_path):
+    a, b = GitRepo.init(tmp_path / "a"), GitRepo.init(tmp_path / "b")
+    base = a.commit({"x": "x\n"})
+    a.commit({"new.env": f"SLACK={TOKEN}\n"})
+    b.commit({"y": "y\n"})
+    run = nhiguard("scan", "a", "b", "--since", base, "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert run.code == 2
+    assert [e["path"] for e in run.report["scan"]["errors"]] == ["b"]
+    assert [loc["path"] for f in run.report["findings"] for loc in f["locations"]] == ["new.env"]

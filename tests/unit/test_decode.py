@@ -231,3 +231,12 @@ def test_binary_with_nul_bytes_is_not_taken_for_utf16():
     assert not is_utf16(bytes(range(256)) * 4)
     assert not is_utf16(b"\x00" * 1000)
     assert is_utf16("hello world, plain text here".encode("utf-16-le"))
+
+
+def test_a_tar_gz_is_one_level_of_nesting():
+    inner = tar_of({"conf/app.env": f"T={TOKEN}\n".encode()}, mode="w:gz")
+    outer = zip_of({"level2.zip": zip_of({"bundle.tar.gz": inner})})
+    res = worker("python").run_one(BlobTask(1, BytesLoader(outer), None))
+    assert [m.secret for m in res.matches] == [TOKEN]
+    assert [m.decoded for m in res.matches] == ["zip:level2.zip!zip:bundle.tar.gz!gzip!tar:conf/app.env"]
+    assert res.problems == ()

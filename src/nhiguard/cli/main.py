@@ -193,12 +193,19 @@ def _read_baseline(ctx: click.Context, path: str, flags: dict[str, Any]):
 
 
 def _report_errors(outcome) -> None:
-    if outcome.stats.errors:
+    errors = outcome.stats.errors
+    if errors:
         click.echo(
-            f"nhiguard: {len(outcome.stats.errors)} part(s) of the input could not be read; "
+            f"nhiguard: {len(errors)} part(s) of the input could not be read; "
             "see the report's errors",
             err=True,
         )
+        from nhiguard.report.common import printable
+
+        for e in errors[:3]:  # already scrubbed of secrets
+            click.echo(f"  {printable(e.path)}: {printable(e.message)}", err=True)
+        if len(errors) > 3:
+            click.echo(f"  ... and {len(errors) - 3} more", err=True)
 
 
 @cli.command()

@@ -183,7 +183,10 @@ def _stream(data: bytes, budget: DecodeBudget, route: str, kind: str, fn) -> Ite
         return
     if problem is not None:
         budget.problems.append(f"{where}: {problem}")
-    if out and budget.take(len(out)):
+    if out and _is_tar(out):
+        # .tar.gz and friends: one archive, not two levels of nesting
+        yield from _tar(out, budget, where)
+    elif out and budget.take(len(out)):
         yield Derived(out, where)
 
 

@@ -151,7 +151,10 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
                     max_file_size=settings.max_file_size,
                 )
             except ValueError as exc:
-                raise InputError(f"{t}: {exc}") from None
+                # this target cannot be scanned as asked (--since names no commit in it, a
+                # bare repository with --staged); the other targets still are
+                out.append(_Target(scrub.text(os.path.realpath(t)), [ScanError(t, str(exc))]))
+                continue
             # keyed by the repository, not the spelling of the path, so history carries forward
             out.append(_Target(scrub.text(src.repo_key), src.items(),
                                git=src if history_mode else None, previous_walk=previous))

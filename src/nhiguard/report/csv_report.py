@@ -75,6 +75,7 @@ class CsvReporter:
             locs = [location_dict(loc) for loc in f.locations] or [{}]
             for loc in locs:
                 row = {**base, **{k: loc.get(k) for k in COLUMNS if k not in base}}
+                row["target"] = loc.get("target") or loc.get("repo")  # git: the repository
                 cells = []
                 for c in columns:
                     v = row.get(c)

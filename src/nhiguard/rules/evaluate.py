@@ -85,10 +85,14 @@ def read_corpus(path: Path) -> list[dict]:
                 raise ValueError(f"{path}:{n}: a record needs 'text' and 'label'")
             if not isinstance(rec["text"], str):
                 raise ValueError(f"{path}:{n}: 'text' must be a string")
+            if not isinstance(rec.get("source", ""), str) or not isinstance(rec.get("rule_id", ""), str):
+                raise ValueError(f"{path}:{n}: 'source' and 'rule_id' must be strings")
             if not isinstance(rec["label"], bool):
                 # "negative" or 0 read as true by accident would turn negatives into positives
                 raise ValueError(f"{path}:{n}: 'label' must be true or false")
             records.append(rec)
+    if not records:
+        raise ValueError(f"{path}: no records")
     return records
 
 

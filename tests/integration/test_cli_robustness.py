@@ -236,3 +236,25 @@ def test_since_naming_no_commit_in_one_repository_leaves_the_others_scanned(tmp_
     assert run.code == 2
     assert [e["path"] for e in run.report["scan"]["errors"]] == ["b"]
     assert [loc["path"] for f in run.report["findings"] for loc in f["locations"]] == ["new.env"]
+
+
+def test_blob_ids_in_reports_and_the_store_are_keyed_and_still_dedupe(tmp_path):
+    from nhiguard.model import blob_id
+    from nhiguard.model.blob import keyed_blob_id
+
+    content = f"SLACK={TOKEN}\n"
+    repo = GitRepo.init(tmp_path / "r")
+    repo.commit({"ci.env": content})
+    repo.checkout()
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "copy.env").write_text(content)
+    plain = blob_id(content.encode())
+    run = nhiguard("scan", "r", "d", "--store", "s.db", "-f", "json", cwd=tmp_path,
+                   env={"NHIGUARD_FINGERPRINT_KEY": "team-key"})
+    [f] = run.report["findings"]
+    ids = {loc["blob_id"] for loc in f["locations"]}
+    assert ids == {keyed_blob_id(plain, b"team-key")}  # one id for the file and the history
+    assert {loc["source"] for loc in f["locations"]} == {"git", "file"}
+    assert plain not in run.stdout
+    for p in tmp_path.glob("s.db*"):
+        assert plain.encode() not in p.read_bytes()

@@ -14,6 +14,7 @@ from nhiguard.engine.matcher import line_column
 from nhiguard.engine.windows import LineIndex, windows
 from nhiguard.engine.worker import BlobTask, Worker, WorkerConfig
 from nhiguard.model import Rule, Severity, blob_id
+from nhiguard.model.blob import keyed_blob_id
 from nhiguard.sources.filesystem import FileLoader
 
 RULE = Rule(id="t.tok", name="tok", pattern=r"\b(tok_[a-z0-9]{16})\b", kind="api_key",
@@ -77,7 +78,7 @@ def test_a_streamed_file_gives_the_findings_of_reading_it_whole(tmp_path, engine
     # pieces far smaller than the file, so matches fall on and across window edges
     streamed = worker(engine, 50_000, 4093).run_one(BlobTask(1, FileLoader(str(path), 10**9), None))
     assert streamed.error is None and streamed.skipped is None
-    assert streamed.blob_id == whole.blob_id == blob_id(data)
+    assert streamed.blob_id == whole.blob_id == keyed_blob_id(blob_id(data), b"k")
     assert streamed.size == whole.size == len(data)
 
     def key(r):

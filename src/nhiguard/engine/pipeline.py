@@ -21,13 +21,14 @@ from nhiguard.engine import hyperscan_available
 from nhiguard.engine.scrub import Scrubber
 from nhiguard.engine.tasks import BlobResult, BlobTask
 from nhiguard.model import Finding, Rule, ScanError, ScanStats, StdinProvenance
+from nhiguard.model.blob import keyed_blob_id
 from nhiguard.model.rule import is_contextual
 from nhiguard.rules.loader import ruleset_hash
 from nhiguard.settings import Settings
 from nhiguard.sources.base import BytesLoader, SourceItem
 from nhiguard.sources.filesystem import FilesystemSource
 
-ENGINE_VERSION = "1"  # bump when matching semantics change so stored results are not reused
+ENGINE_VERSION = "2"  # bump when matching semantics change so stored results are not reused
 BATCH_ITEMS = 128
 BATCH_BYTES = 4 * 1024 * 1024
 INLINE_LIMIT_ITEMS = 64  # below this many blobs a pool costs more than it saves
@@ -254,13 +255,15 @@ def _batches(run: _Run, targets: list[_Target], full: bool) -> Iterator[list[Blo
     batch_bytes = 0
     known: list[tuple[SourceItem, str]] = []
 
+    key = run.settings.fingerprint_key_bytes
+
     def flush_known() -> Iterator[BlobTask]:
-        ids = {item.blob_id for item, _ in known}
+        keyed = [(item, target, keyed_blob_id(item.blob_id, key)) for item, target in known]
+        ids = {bid for _, _, bid in keyed}
         stored = set() if full else run.store.already_scanned(run.rs_hash, ids)
         if stored:
             run.matched_ids.update(run.store.blobs_with_matches(run.rs_hash, stored))
-        for item, target in known:
-            bid = item.blob_id
+        for item, target, bid in keyed:
             fields = item.provenance.as_location()
             if bid in stored or bid in run.done_ids:
                 if bid in run.matched_ids:

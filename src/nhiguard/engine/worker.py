@@ -17,6 +17,7 @@ from nhiguard.engine.matcher import CHUNK, Matcher, is_contextual, line_column
 from nhiguard.engine.tasks import BlobResult, BlobTask
 from nhiguard.engine.windows import LineIndex, windows
 from nhiguard.model import Match, Rule, blob_id
+from nhiguard.model.blob import keyed_blob_id
 
 __all__ = ["BlobResult", "BlobTask", "Worker", "WorkerConfig", "init_process", "run_in_process"]
 from nhiguard.sources.base import BlobStream, LoadError, Skipped
@@ -100,7 +101,8 @@ class Worker:
             return BlobResult(task.token, task.blob_id, 0, error=str(exc))
         if not isinstance(data, bytes):
             return self._run_stream(task, data)
-        bid = task.blob_id or blob_id(data)
+        # a task's id is keyed already (see model.blob.keyed_blob_id); a computed one not yet
+        bid = task.blob_id or keyed_blob_id(blob_id(data), self.cfg.fingerprint_key)
         if not sniffed and not self.cfg.scan_binary and _binary(data):
             return BlobResult(task.token, bid, len(data), skipped="binary content")
         budget = self._budget()
@@ -140,7 +142,7 @@ class Worker:
         except Exception as exc:  # a bug in one rule must not lose the rest of the scan
             stream.close()
             return BlobResult(task.token, task.blob_id, 0, error=f"engine error: {type(exc).__name__}")
-        bid = task.blob_id or hasher.hexdigest()
+        bid = task.blob_id or keyed_blob_id(hasher.hexdigest(), self.cfg.fingerprint_key)
         # a match inside the overlap of two windows was found twice, at the same line
         matches = _dedupe([replace(m, blob_id=bid) for m in found], self.contextual_ids)
         return BlobResult(task.token, bid, stream.size, tuple(matches), problems=tuple(budget.problems))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 
 
@@ -11,6 +12,15 @@ def blob_id(data: bytes | memoryview) -> str:
     h = hashlib.sha1(b"blob %d\x00" % len(data))
     h.update(data)
     return h.hexdigest()
+
+
+def keyed_blob_id(raw: str, key: bytes) -> str:
+    """The id under which the store and reports know a blob: a keyed hash of its git blob
+    id. A git id is a plain hash of the content, and a small file holding only a short
+    password would let anyone who reads a report try guesses against it; keyed, that needs
+    the fingerprint key, as for fingerprints. Files and history still dedupe: equal
+    content, equal git id, equal keyed id."""
+    return hmac.new(key, raw.encode("ascii"), hashlib.sha256).hexdigest()[:40]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ environment variables `NHIGUARD_<NAME>`, then command-line flags.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -113,6 +112,8 @@ def _apply(base: Settings, values: Mapping[str, Any], where: str) -> Settings:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a file to read
+
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

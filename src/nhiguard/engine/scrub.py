@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from nhiguard.model import ScanError
 
 REDACTED = "[redacted]"
+_RANDOM_RUN = re.compile(r"[A-Za-z0-9]{12,}")
 # Location fields that carry free text; ids, dates and flags are left alone.
 TEXT_FIELDS = ("path", "author", "author_email", "ref", "repo", "target")
 
@@ -33,6 +35,11 @@ class Scrubber:
         hit = self._done.get(s)
         if hit is not None:
             return hit
+        if not _RANDOM_RUN.search(s):
+            # names and messages are mostly words and short parts; a key, token or password
+            # worth a finding has a run of a dozen letters and digits somewhere
+            self._remember(s, s)
+            return s
         if self._keywords:
             low = s.lower()
             if not any(k in low for k in self._keywords):

@@ -77,13 +77,29 @@ class Sanitizer:
 
     def tree(self, obj: Any) -> Any:
         """A JSON-like value with every string (keys too) passed through `text`."""
+        if not self._secrets and _all_valid(obj):
+            return obj  # nothing to replace and nothing to repair: the common case
+        return self._tree(obj)
+
+    def _tree(self, obj: Any) -> Any:
         if isinstance(obj, str):
             return self.text(obj)
         if isinstance(obj, dict):
-            return {self.text(k) if isinstance(k, str) else k: self.tree(v) for k, v in obj.items()}
+            return {self.text(k) if isinstance(k, str) else k: self._tree(v) for k, v in obj.items()}
         if isinstance(obj, list | tuple):
-            return [self.tree(v) for v in obj]
+            return [self._tree(v) for v in obj]
         return obj
+
+
+def _all_valid(obj: Any) -> bool:
+    """Every string in a JSON-like value encodes as UTF-8 (one pass of the C encoder)."""
+    import json
+
+    try:
+        json.dumps(obj, ensure_ascii=False, default=str).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError):
+        return False
+    return True
 
 
 def location_dict(loc: Location) -> dict[str, Any]:

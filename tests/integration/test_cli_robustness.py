@@ -101,8 +101,9 @@ def test_secrets_in_file_names_and_author_names_are_redacted_everywhere(tmp_path
     import string
 
     alnum = string.ascii_letters + string.digits
-    ghp = "ghp_" + "".join(rnd.choice(alnum) for _ in range(36))
-    akid = "AKIA" + "".join(rnd.choice(string.ascii_uppercase + "234567") for _ in range(16))
+    # random, but with a digit and a letter for sure, as real tokens have
+    ghp = "ghp_" + "".join(rnd.choice(alnum) for _ in range(34)) + "a7"
+    akid = "AKIA" + "".join(rnd.choice(string.ascii_uppercase + "234567") for _ in range(14)) + "Q2"
     author_tok = "xoxb-223456789012-223456789012-" + "".join(rnd.choice(alnum) for _ in range(24))
     repo = GitRepo.init(tmp_path / "r")
     repo.commit({f"{akid}/{ghp}.txt": f"SLACK={TOKEN}\n"}, author=(author_tok, f"{author_tok}@x.io"))
@@ -182,7 +183,7 @@ def test_secrets_in_targets_ref_names_and_archive_members_never_reach_the_store(
 
     alnum = string.ascii_letters + string.digits
     def ghp():
-        return "ghp_" + "".join(rnd.choice(alnum) for _ in range(36))
+        return "ghp_" + "".join(rnd.choice(alnum) for _ in range(34)) + "b4"
     in_dir, in_ref, in_member = ghp(), ghp(), ghp()
     d = tmp_path / in_dir
     d.mkdir()

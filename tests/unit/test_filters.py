@@ -416,3 +416,24 @@ def test_unknown_filters() -> None:
 )
 def test_shannon_entropy(text: str, low: float, high: float) -> None:
     assert low <= F.shannon_entropy(text) <= high
+
+
+def test_the_scrubber_redacts_secrets_in_names_and_leaves_words_alone():
+    from nhiguard.engine.matcher import Matcher
+    from nhiguard.engine.scrub import Scrubber
+    from nhiguard.rules.loader import load_rules
+
+    rules = load_rules()
+    built = []
+
+    def make():
+        built.append(1)
+        return Matcher(rules, use_hyperscan=False)
+
+    s = Scrubber(make, (k for r in rules for k in r.keywords))
+    token = "ghp_" + "Zq8sL2mN9xR4tV7wK3pY6cB1dF5gH0jA2eU8"
+    assert s.text("site-packages/multiprocessing/configuration.py") == "site-packages/multiprocessing/configuration.py"
+    assert built == []  # plain words: no matcher needed
+    assert s.text(f"deploy/{token}.txt") == "deploy/[redacted].txt"
+    assert s.fields({"path": f"{token}/a", "commit": "c" * 40, "source": "git"}) == {
+        "path": "[redacted]/a", "commit": "c" * 40, "source": "git"}

@@ -22,6 +22,11 @@ _RANDOM_RUN = re.compile(r"[A-Za-z0-9]{12,}")
 TEXT_FIELDS = ("path", "author", "author_email", "ref", "repo", "target")
 
 
+def _looks_random(s: str) -> bool:
+    return any(any(c.isdigit() for c in run) and any(c.isalpha() for c in run)
+               for run in _RANDOM_RUN.findall(s))
+
+
 class Scrubber:
     def __init__(self, make_matcher: Callable[[], Any], keywords: Iterable[str] = ()) -> None:
         self._make = make_matcher
@@ -35,9 +40,9 @@ class Scrubber:
         hit = self._done.get(s)
         if hit is not None:
             return hit
-        if not _RANDOM_RUN.search(s):
-            # names and messages are mostly words and short parts; a key, token or password
-            # worth a finding has a run of a dozen letters and digits somewhere
+        if not _looks_random(s):
+            # names and messages are words and short parts; a key, token or password worth
+            # a finding has a run of a dozen letters and digits, mixed, somewhere
             self._remember(s, s)
             return s
         if self._keywords:

@@ -335,3 +335,20 @@ def test_rules_list_piped_gives_whole_ids(tmp_path):
     out = nhiguard("rules", "list", cwd=tmp_path).stdout.splitlines()
     ids = [line.split("\t")[0] for line in out]
     assert "nhiguard.aws.access-key-id" in ids and all("…" not in i for i in ids)
+
+
+def test_stdin_larger_than_memory_limit_is_streamed_and_its_spool_removed(tmp_path):
+    """Standard input beyond the in-memory limit (64 MiB) is spooled to a private temporary
+    file and matched in pieces; the token at its very end is found and the spool is gone."""
+    token = gh_token()
+    filler = (b"ordinary log line with nothing secret in it at all, number 0123456789\n" * 1_000_000)
+    text = b"first " + gh_token().encode() + b"\n" + filler + f"last {token}\n".encode()
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    run = nhiguard("scan", "-", "-f", "json", "--show-secrets", "--store", tmp_path / "s.db",
+                   cwd=tmp_path, stdin=text, env={"TMPDIR": str(spool_dir)})
+    assert run.code == 1, run.stderr
+    found = {f["secret"]: f["locations"][0] for f in run.report["findings"]}
+    assert found[token]["source"] == "stdin" and found[token]["line"] == 1_000_002
+    assert len(found) == 2 and run.report["scan"]["bytes_scanned"] == len(text)
+    assert list(spool_dir.iterdir()) == []

@@ -240,3 +240,48 @@ def test_a_tar_gz_is_one_level_of_nesting():
     assert [m.secret for m in res.matches] == [TOKEN]
     assert [m.decoded for m in res.matches] == ["zip:level2.zip!zip:bundle.tar.gz!gzip!tar:conf/app.env"]
     assert res.problems == ()
+
+
+class _Unseekable(io.RawIOBase):
+    """Where zipfile cannot seek back, it writes sizes after each member (data descriptors),
+    as `zip` does on a pipe and as many jar tools do."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.data += b
+        return len(b)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_truncated_zip_keeps_the_members_before_the_cut(streamed):
+    members = {"a/one.env": f"TOKEN={TOKEN}\n".encode() * 3, "b/two.txt": b"tok_" + b"m" * 16,
+               "c/three.txt": b"filler " * 200}
+    if streamed:
+        out = _Unseekable()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+        data = bytes(out.data)
+    else:
+        data = zip_of(members)
+    cut = data[: data.index(b"PK\x01\x02") + 10]  # inside the central directory
+    budget = DecodeBudget()
+    got = {d.route: d.data for d in expand(cut, budget)}
+    assert got == {f"zip:{n}": v for n, v in members.items()}
+    assert budget.problems == ["zip: corrupt zip archive (File is not a zip file); 3 member(s) recovered from local headers"]
+    res = scan(cut)  # the secret in the first member is found, and the damage is reported
+    assert {m.decoded for m in res.matches} == {"zip:a/one.env", "zip:b/two.txt"} and res.problems
+
+
+def test_truncated_zip_bomb_is_refused_without_its_sizes():
+    out = _Unseekable()  # no trustworthy sizes in the local header
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("big.txt", b"\0" * (40 << 20))
+    budget = DecodeBudget()
+    assert list(expand(bytes(out.data)[:-30], budget)) == []
+    assert "expands past the size budget or the bomb ratio" in budget.problems[0]

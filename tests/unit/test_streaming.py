@@ -126,3 +126,27 @@ def test_a_file_that_shrinks_while_streamed_is_a_read_error(tmp_path):
     with pytest.raises(LoadError, match="shrank"):
         for _ in stream.pieces(4096):
             pass
+
+
+def test_stdin_within_the_limit_is_held_in_memory_and_larger_input_is_spooled(tmp_path, monkeypatch):
+    import io
+    import os
+
+    from nhiguard.sources.base import BytesLoader
+    from nhiguard.sources.stdin import StdinSource
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    small = StdinSource(io.BytesIO(b"x" * 100), in_memory_limit=100)
+    [item] = small.items()
+    assert isinstance(item.loader, BytesLoader) and item.loader.load() == b"x" * 100
+    data = b"".join(t.encode() + b"\n" for t in tokens(3000, 5))
+    big = StdinSource(io.BytesIO(data), in_memory_limit=1000)
+    [item] = big.items()
+    assert isinstance(item.loader, FileLoader) and item.size == len(data)
+    assert os.path.dirname(big.spool) == str(tmp_path)
+    assert os.stat(big.spool).st_mode & 0o077 == 0  # private to the user
+    assert item.loader.load() == data
+    big.close()
+    assert list(tmp_path.iterdir()) == []

@@ -10,6 +10,7 @@ import io
 import json
 import lzma
 import re
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -143,7 +144,14 @@ def _zip(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        budget.problems.append(f"{_join(route, 'zip')}: corrupt zip archive: {exc}")
+        # a truncated zip has lost its central directory, which is written last; the members
+        # before the cut are still there behind their local headers
+        found = 0
+        for member in _zip_local_members(data, budget, route):
+            found += 1
+            yield member
+        budget.problems.append(f"{_join(route, 'zip')}: corrupt zip archive ({exc}); "
+                               f"{found} member(s) recovered from local headers")
         return
     for info in infos:
         if info.is_dir():
@@ -172,6 +180,53 @@ def _zip(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
             budget.problems.append(f"{where}: unreadable member: {exc}")
             continue
         yield Derived(member, where)
+
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+
+
+def _zip_local_members(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
+    """Members read from their local headers alone (stored or deflated), in order; the
+    last one may be cut short, and what of it is there is kept."""
+    pos = data.find(ZIP_MAGIC)
+    while 0 <= pos and pos + _LOCAL_HEADER.size <= len(data):
+        (_, _, flags, method, _, _, _, csize, usize, nlen, xlen) = _LOCAL_HEADER.unpack_from(data, pos)
+        start = pos + _LOCAL_HEADER.size + nlen + xlen
+        name = data[pos + _LOCAL_HEADER.size : pos + _LOCAL_HEADER.size + nlen].decode(
+            "utf-8" if flags & 0x800 else "cp437", "replace")
+        where = _join(route, f"zip:{name}")
+        sized = not flags & 0x08  # else the sizes follow the data, in a descriptor
+        nxt = data.find(ZIP_MAGIC, start + (csize if sized else 0))
+        raw = data[start : start + csize] if sized else data[start : nxt if nxt >= 0 else len(data)]
+        pos = nxt
+        if name.endswith("/"):
+            continue
+        if not _safe_member(name):
+            budget.problems.append(f"{where}: unsafe member name (path traversal) refused")
+            continue
+        budget.used_members += 1
+        if budget.used_members > budget.max_members:
+            budget.problems.append(f"{where}: more than {budget.max_members} archive members; rest skipped")
+            return
+        if method == 0:
+            member = raw[:usize] if sized else raw
+        elif method == 8:
+            # no header to trust for the size: the output is capped at the bomb ratio
+            cap = min(max(budget.ratio_floor, len(raw) * budget.max_ratio),
+                      max(budget.max_total_bytes - budget.used_bytes, 0))
+            d = zlib.decompressobj(-zlib.MAX_WBITS)
+            try:
+                member = d.decompress(raw, cap + 1)
+            except zlib.error:
+                member = b""  # cut inside a block: nothing usable of this member
+            if len(member) > cap:
+                budget.problems.append(f"{where}: expands past the size budget or the bomb ratio; refused")
+                continue
+        else:
+            budget.problems.append(f"{where}: compression method {method} not supported when salvaging")
+            continue
+        if member and budget.take(len(member)):
+            yield Derived(member, where)
 
 
 def _stream(data: bytes, budget: DecodeBudget, route: str, kind: str, fn) -> Iterator[Derived]:

@@ -20,12 +20,12 @@ from nhiguard import cache
 from nhiguard.engine import hyperscan_available
 from nhiguard.engine.scrub import Scrubber
 from nhiguard.engine.tasks import BlobResult, BlobTask
-from nhiguard.model import Finding, Rule, ScanError, ScanStats, StdinProvenance
+from nhiguard.model import Finding, Rule, ScanError, ScanStats
 from nhiguard.model.blob import keyed_blob_id
 from nhiguard.model.rule import is_contextual
 from nhiguard.rules.loader import ruleset_hash
 from nhiguard.settings import Settings
-from nhiguard.sources.base import BytesLoader, SourceItem
+from nhiguard.sources.base import SourceItem
 from nhiguard.sources.filesystem import FilesystemSource
 
 ENGINE_VERSION = "2"  # bump when matching semantics change so stored results are not reused
@@ -112,6 +112,7 @@ class _Target:
     items: Iterable[SourceItem | ScanError]
     git: object | None = None  # the GitSource of a whole-history walk, recorded afterwards
     previous_walk: tuple[int | None, dict[str, str]] | None = None  # whose places carry forward
+    close: Callable[[], None] | None = None  # releases what the source holds (a stdin spool)
 
 
 def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_hash: str,
@@ -129,9 +130,11 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
     out = []
     for t in targets:
         if t == "-":
-            data = sys.stdin.buffer.read()
-            item = SourceItem(provenance=StdinProvenance(), loader=BytesLoader(data), size=len(data))
-            out.append(_Target(t, [item]))
+            from nhiguard.engine.worker import STREAM_ABOVE
+            from nhiguard.sources.stdin import StdinSource
+
+            stdin = StdinSource(sys.stdin.buffer, STREAM_ABOVE)
+            out.append(_Target(t, stdin.items(), close=stdin.close))
             continue
         if not os.path.lexists(t):
             # reported like any unreadable input: the other targets are still scanned
@@ -334,52 +337,57 @@ def run_scan(
     full = settings.full or settings.show_secrets  # raw values exist only when re-read
     scrub = Scrubber(lambda: _matcher(rules, settings), (k for r in rules for k in r.keywords))
     srcs = open_targets(targets, settings, store, full, rs_hash, scrub)
-    shown = [scrub.text(t) for t in targets]  # a target named after a secret is not stored
-    scan_id = store.begin_scan(shown, rs_hash, "hyperscan" if use_hs else "python")
-    run = _Run(store, settings, rules, rs_hash, scan_id, scrub)
-    run.stats.targets = shown
-    run.stats.started_at = started
-    run.stats.engine = "hyperscan" if use_hs else "python"
-    batches = _batches(run, srcs, full)
-    head, exhausted = _prefetch(batches, INLINE_LIMIT_ITEMS)
-    jobs = settings.jobs or os.cpu_count() or 1
-    done = 0
-    if not head:
-        pass  # nothing new to read (an unchanged rescan): no matcher is built at all
-    elif exhausted or jobs == 1:
-        cfg = _worker_config(rules, settings, use_hs)
-        from nhiguard.engine.worker import Worker
+    try:
+        shown = [scrub.text(t) for t in targets]  # a target named after a secret is not stored
+        scan_id = store.begin_scan(shown, rs_hash, "hyperscan" if use_hs else "python")
+        run = _Run(store, settings, rules, rs_hash, scan_id, scrub)
+        run.stats.targets = shown
+        run.stats.started_at = started
+        run.stats.engine = "hyperscan" if use_hs else "python"
+        batches = _batches(run, srcs, full)
+        head, exhausted = _prefetch(batches, INLINE_LIMIT_ITEMS)
+        jobs = settings.jobs or os.cpu_count() or 1
+        done = 0
+        if not head:
+            pass  # nothing new to read (an unchanged rescan): no matcher is built at all
+        elif exhausted or jobs == 1:
+            cfg = _worker_config(rules, settings, use_hs)
+            from nhiguard.engine.worker import Worker
 
-        worker = Worker(cfg)
-        for batch in _chain(head, batches):
-            for res in worker.run(batch):
-                run.handle(res)
-                done += 1
-            if progress:
-                progress(done, run.stats.bytes_scanned)
-    else:
-        done = _run_pool(run, _worker_config(rules, settings, use_hs), jobs, _chain(head, batches), progress)
-    for tgt in srcs:
-        _carry_forward(store, scan_id, tgt, scrub, settings.fingerprint_key_bytes)
-        # A walk with unreadable parts, or of a shallow clone, is not remembered: the next
-        # incremental scan walks it again instead of trusting what it could not see.
-        if tgt.git is not None and not run.stats.errors and not _is_shallow(tgt.git.repo_key):
-            store.record_git_walk(walk_key(tgt.name, rs_hash), scan_id,
-                                  scrub.keyed_names(tgt.git.ref_tips, settings.fingerprint_key_bytes),
-                                  tgt.git.walked_commits)
-    run.stats.errors = [run.scrub.error(e) for e in run.stats.errors]
-    run.stats.skipped = [run.scrub.error(e) for e in run.stats.skipped]
-    run.stats.blobs_seen = len(run.seen_ids | run.done_ids)
-    run.stats.duration_s = round(time.perf_counter() - t0, 3)
-    run.stats.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
-    store.finish_scan(scan_id, run.stats)
-    findings = store.findings_for_scan(scan_id, rs_hash, run.rules)
-    for f in findings:
-        f.secret = run.secrets.get(f.fingerprint)
-        rule = run.rules.get(f.rule_id)
-        # a secret known by its own format is surer than one known by where it sits
-        f.confidence = "medium" if rule is not None and is_contextual(rule) else "high"
-    return ScanOutcome(scan_id, run.stats, findings, run.secrets)
+            worker = Worker(cfg)
+            for batch in _chain(head, batches):
+                for res in worker.run(batch):
+                    run.handle(res)
+                    done += 1
+                if progress:
+                    progress(done, run.stats.bytes_scanned)
+        else:
+            done = _run_pool(run, _worker_config(rules, settings, use_hs), jobs, _chain(head, batches), progress)
+        for tgt in srcs:
+            _carry_forward(store, scan_id, tgt, scrub, settings.fingerprint_key_bytes)
+            # A walk with unreadable parts, or of a shallow clone, is not remembered: the next
+            # incremental scan walks it again instead of trusting what it could not see.
+            if tgt.git is not None and not run.stats.errors and not _is_shallow(tgt.git.repo_key):
+                store.record_git_walk(walk_key(tgt.name, rs_hash), scan_id,
+                                      scrub.keyed_names(tgt.git.ref_tips, settings.fingerprint_key_bytes),
+                                      tgt.git.walked_commits)
+        run.stats.errors = [run.scrub.error(e) for e in run.stats.errors]
+        run.stats.skipped = [run.scrub.error(e) for e in run.stats.skipped]
+        run.stats.blobs_seen = len(run.seen_ids | run.done_ids)
+        run.stats.duration_s = round(time.perf_counter() - t0, 3)
+        run.stats.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+        store.finish_scan(scan_id, run.stats)
+        findings = store.findings_for_scan(scan_id, rs_hash, run.rules)
+        for f in findings:
+            f.secret = run.secrets.get(f.fingerprint)
+            rule = run.rules.get(f.rule_id)
+            # a secret known by its own format is surer than one known by where it sits
+            f.confidence = "medium" if rule is not None and is_contextual(rule) else "high"
+        return ScanOutcome(scan_id, run.stats, findings, run.secrets)
+    finally:
+        for tgt in srcs:  # a stdin spool is removed even when the scan fails
+            if tgt.close is not None:
+                tgt.close()
 
 
 def _carry_forward(store, scan_id: int, tgt: _Target, scrub: Scrubber, key: bytes) -> None:

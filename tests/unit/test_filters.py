@@ -51,6 +51,7 @@ JWT_SAMPLE = (
 TABLE: dict[str, tuple[list[str], list[str]]] = {
     "placeholder": (
         [
+            "OAuth2Token",  # a type named after the thing: `token: OAuth2Token`
             "your-api-key-here",
             "xxxxxxxxxxxx",
             "changeme",
@@ -157,6 +158,8 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
     ),
     "code_reference": (
         [
+            "Token=None",  # a parameter's default: `startToken:Token=None`
+            "key=-1",
             "self.password",
             "os.environ['X']",
             "getPassword()",
@@ -380,6 +383,20 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
     "no_digit": (
         ["abcdefgh", "Xk#mP$qLw"],
         ["abc1defgh", "qfL8ZFN9okQb5Aot"],
+    ),
+    "key_value_list": (
+        ["Stack,Value=Test", "EventName,AttributeValue=ConsoleLogin", "tag:Env,Values=Dev",
+         "web01&secret=Zr8kQ2"],
+        ["Xk9mP2,qLw8", "a=b", "qfL8ZFN9okQb5Aot==", "Xk9m=P2,qLw8"],
+    ),
+    "borrowed_name": (
+        ["WebhookConfigurations", "lambdaFunctionRecommendations", "SecurityGroupForVpcs",
+         "ObjectLambdaAccessPointList"],
+        ["HxqfPwmzTrbnVkst", "vzihlaquknriqlht", "aIUnrNfVHdPyjWz", "Webhook", "qfL8ZFN9okQb5Aot"],
+    ),
+    "regex_pattern": (
+        [r"[^\W\d]\w*", r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,}", r"(?:\d{3})+", r"^[a-z]+\.\w+$"],
+        ["a-zXq4hGeOp5", "Xq4h[GeOp]5SRx", "p4ss*w0rd+", r"Zr8\dkQ2x"],
     ),
 }
 

@@ -68,6 +68,8 @@ _DEFAULT_WORD = re.compile(
 _NAMES_ITSELF = re.compile(
     r"(?i)^[a-z_./-]*(pass(word|wd)?|pwd|secret|token|api[_-]?key|credential)s?[a-z_./-]*$"
 )
+# `OAuth2Token`, `ApiKeySecret`: a type named after the thing (`token: OAuth2Token`).
+_TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(?:Token|Password|Secret|Key|Credentials?)s?$")
 # `super$ecret`, `P@ssw0rd$1`, `D1fficultP@ssw0rd`: the same words in leetspeak.
 _LEET = str.maketrans("$@0134578", "saoieastb")
 # `busybox@`, `anonymous@`: the e-mail-like password of anonymous FTP.
@@ -92,7 +94,7 @@ def is_placeholder(secret: str) -> bool:
     for form in forms:
         if _NAMES_ITSELF.match(form) or _DEFAULT_WORD.match(form):
             return True
-    if _ANONYMOUS_FTP.match(secret):
+    if _ANONYMOUS_FTP.match(secret) or _TYPE_NAME.match(secret):
         return True
     if secret.isdigit() and len(secret) >= 4 and _sequential(secret):  # 123456, 98765432
         return True
@@ -188,6 +190,8 @@ def is_code_reference(secret: str) -> bool:
 
     A dotted value whose parts look generated (`Xk29fLq0aZp1.Jd8...`) is a token, not code.
     """
+    if _DEFAULT_ARGUMENT.match(secret):
+        return True
     if not _CODE_REF.search(secret):
         return False
     return not any(_randomish(w) for w in re.findall(r"[A-Za-z0-9_$]+", secret))
@@ -315,7 +319,7 @@ def _humps(part: str) -> list[str] | None:
     return humps if "".join(humps) == part else None
 
 
-def _is_identifier(s: str) -> bool:
+def _is_identifier(s: str, borrowed_words: bool = False) -> bool:
     """Names made of words: `must_be_changed`, `db-credentials-v2`, `MyAppName`, `PKCS7Types`,
     `LET_ME_IN`, `login:token:`, `at-1234567890-expired`.
 
@@ -338,7 +342,7 @@ def _is_identifier(s: str) -> bool:
     if len(humps) > 8 or letters < (2 if all_words else 3) * len(humps):
         return False
     max_digits = 4 if len(parts) > 1 else 2
-    wordy = 0
+    wordy = strange = 0
     for h in humps:
         if h.isdigit():
             if len(h) > max_digits:
@@ -349,7 +353,12 @@ def _is_identifier(s: str) -> bool:
             if _pronounceable(h):
                 wordy += 1
             elif not (h.isupper() and len(h) <= 5):  # an acronym: PKCS, HTTPS
-                return False
+                strange += 1
+    # With `borrowed_words`, a name may hold words the letter-pair table does not know
+    # (`WebhookConfigurations`, `lambdaFunctionList`): one per known word. Off by default:
+    # passwords people make up read the same way (`owkzous_iduc`).
+    if strange and (not borrowed_words or strange > wordy or len(humps) < 2):
+        return False
     return wordy > 0 or all_words
 
 
@@ -401,6 +410,45 @@ def has_low_randomness(secret: str) -> bool:
         return True
     # `#add-password`, `:db_name`, `@admin-user`: an identifier with a sigil
     return _is_identifier(s.strip("#@:!?*.-_/"))
+
+
+# `Key=Dept,Value=Research`, `Name,Values=web`: a list of names and values (AWS CLI shorthand,
+# query strings), where a credential name is one key among others.
+_KEY_VALUE_LIST = re.compile(r"[,&;][ \t]*[A-Za-z_][\w.:-]{0,40}=")
+
+
+@register("key_value_list")
+def is_key_value_list(secret: str) -> bool:
+    """Values that go on into further `name=value` pairs: `Stack,Value=Test`,
+    `EventName,AttributeValue=ConsoleLogin`; not `a,b=c` short runs inside random text."""
+    return bool(_KEY_VALUE_LIST.search(secret))
+
+
+# Pieces of regular-expression syntax; one can be chance (`a-z` in a password), two are a pattern.
+_REGEX_PIECES = re.compile(
+    r"\\[wdsbWDSB]|\[\^|\[[^\]]{0,40}[A-Za-z0-9]-[A-Za-z0-9][^\]]{0,40}\]|\][*+?]|\]\{\d*,?\d*\}|"
+    r"\(\?[:=!<PiIsmx]|\.[*+]|[*+]\?|\{\d+,\d*\}|\$\)|\|\^"
+)
+
+
+@register("regex_pattern")
+def is_regex_pattern(secret: str) -> bool:
+    """Regular expressions assigned to a token or key name in lexers, parsers and
+    validators: `[^\\W\\d]\\w*`, `[!#$%&'*+.^_|~0-9A-Za-z]{1,}`."""
+    return len({m.group(0)[:2] for m in _REGEX_PIECES.finditer(secret)}) >= 2
+
+
+# `Token=None`, `key: str = None`: a parameter's default in a signature, not a value.
+_DEFAULT_ARGUMENT = re.compile(r"^[A-Za-z_][\w.\[\]]*=(?:None|null|nil|undefined|true|false|True|False|-?\d{1,6})$")
+
+
+@register("borrowed_name")
+def is_borrowed_name(secret: str) -> bool:
+    """Names of things rather than keys, where a word may be jargon: `WebhookConfigurations`,
+    `lambdaFunctionRecommendations`, `SecurityGroupForVpcs`. For values of generic names
+    such as `key`, which are names far more often than keys; never for passwords."""
+    s = secret.strip()
+    return len(s) >= 12 and s.isascii() and _is_identifier(s, borrowed_words=True)
 
 
 @register("word_or_identifier")

@@ -44,9 +44,19 @@ def figures(shared):
     return figs, main, neg
 
 
+# Today's figures (issue 2 asked for 0.70 on the main sources): they may only go up.
+MAIN_RECALL_FLOOR, TRUFFLEHOG_RECALL_FLOOR = 0.82, 0.92
+
+
 def test_recall_on_main_sources(figures):
     _, main, _ = figures
     assert main.recall >= 0.70, f"recall {main.recall:.3f}"
+    assert main.recall >= MAIN_RECALL_FLOOR, f"recall {main.recall:.3f} fell below {MAIN_RECALL_FLOOR}"
+
+
+def test_recall_on_trufflehog_does_not_fall(figures):
+    figs, _, _ = figures
+    assert figs["trufflehog"].recall >= TRUFFLEHOG_RECALL_FLOOR, f"{figs['trufflehog'].recall:.3f}"
 
 
 # The negatives that are still reported, by class (none is a placeholder):

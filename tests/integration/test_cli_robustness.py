@@ -16,8 +16,8 @@ from tests.integration.cli_helpers import nhiguard
 TOKEN = "xoxb-123456789012-123456789012-abcdefghijklmnopqrstuvwx"
 
 
-def _spawn(args, cwd, **kw):
-    env = dict(os.environ, NHIGUARD_PROGRESS="off")
+def _spawn(args, cwd, env=None, **kw):
+    env = dict(env or os.environ, NHIGUARD_PROGRESS="off")
     return subprocess.Popen([sys.executable, "-m", "nhiguard.cli.main", *map(str, args)], cwd=cwd,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
@@ -259,3 +259,56 @@ def test_blob_ids_in_reports_and_the_store_are_keyed_and_still_dedupe(tmp_path):
     assert plain not in run.stdout
     for p in tmp_path.glob("s.db*"):
         assert plain.encode() not in p.read_bytes()
+
+
+def test_sigterm_while_standard_input_is_spooled_removes_the_spool(tmp_path):
+    """Standard input over 64 MB is spooled to $TMPDIR; SIGTERM (or SIGHUP) mid-read unwinds
+    like Ctrl-C: exit 128+signal, and the spool, which holds the user's input, is removed."""
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        p = _spawn(["scan", "-", "--store", "s.db"], tmp_path, stdin=subprocess.PIPE,
+                   env=dict(os.environ, TMPDIR=str(spool_dir)))
+        chunk = b"log line without secrets, padding it out to a round size.......\n" * 16384
+        for _ in range(66):  # 66 MiB: past the in-memory limit, so a spool exists
+            p.stdin.write(chunk)
+        p.stdin.flush()
+        deadline = time.time() + 30
+        while not list(spool_dir.iterdir()) and time.time() < deadline:
+            time.sleep(0.1)
+        assert list(spool_dir.iterdir()), "no spool appeared"
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 128 + sig, err.decode()
+        assert b"terminated" in err and b"Traceback" not in err
+        assert list(spool_dir.iterdir()) == []
+
+
+def test_archive_members_with_secrets_at_the_same_offsets_and_damaged_members(tmp_path):
+    """Each member's secret is its own finding even at the same line and column as another
+    member's; a refused bomb or a member damaged part-way costs only that member's rest."""
+    import io
+    import random
+    import zipfile
+
+    rnd = random.Random(7)
+    tok = ["ghp_" + "".join(rnd.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+                            for _ in range(36)) for _ in range(4)]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.txt", f"api_token = {tok[0]}\n")
+        zf.writestr("zeros.bin", b"\0" * (20 << 20))  # refused as a bomb
+        zf.writestr("b.txt", f"api_token = {tok[1]}\n")
+        zf.writestr("long.txt", f"api_token = {tok[2]}\n" + "".join(
+            f"{rnd.random()} filler text {rnd.getrandbits(64):x}\n" for _ in range(20000)))
+        zf.writestr("c.txt", f"api_token = {tok[3]}\n")
+    data = bytearray(buf.getvalue())
+    start = data.index(b"long.txt") + 60_000  # inside long.txt's compressed data
+    data[start : start + 200] = bytes(rnd.getrandbits(8) for _ in range(200))
+    (tmp_path / "pack.zip").write_bytes(bytes(data))
+    run = nhiguard("scan", "pack.zip", "-f", "json", "--show-secrets", "--store", tmp_path / "s.db", cwd=tmp_path)
+    assert run.code == 2, run.stderr  # parts could not be read
+    found = {f["secret"]: f["locations"][0]["decoded"] for f in run.report["findings"]}
+    assert found == {tok[0]: "zip:a.txt", tok[1]: "zip:b.txt", tok[2]: "zip:long.txt", tok[3]: "zip:c.txt"}
+    errors = " ".join(e["message"] for e in run.report["scan"]["errors"])
+    assert "zip:zeros.bin" in errors and "zip:long.txt: unreadable member" in errors

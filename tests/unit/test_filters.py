@@ -454,3 +454,29 @@ def test_the_scrubber_redacts_secrets_in_names_and_leaves_words_alone():
     assert s.text(f"deploy/{token}.txt") == "deploy/[redacted].txt"
     assert s.fields({"path": f"{token}/a", "commit": "c" * 40, "source": "git"}) == {
         "path": "[redacted]/a", "commit": "c" * 40, "source": "git"}
+
+
+def test_nhiguard_reports_and_baselines_are_recognised_unless_they_hold_secrets():
+    import json
+
+    from nhiguard.engine.own_output import is_own_output
+
+    finding = {"id": "c0f6d2eccd9c227f", "rule_id": "nhiguard.billomat.api-key",
+               "fingerprint": "4369ba28c51ffdaeffcf1b1e2abf2311", "preview": "ab****ef"}
+    baseline = {"findings": [finding], "fingerprint_key_id": "f539ebababe2", "tool": "nhiguard", "version": 1}
+    report = {"version": "0.1.0", "scan": {"targets": ["."]}, "findings": [dict(finding, locations=[])]}
+    sarif = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "nhiguard", "rules": []}}, "results": []}]}
+    lines = "\n".join(json.dumps(dict(finding, id=str(i))) for i in range(3))
+    for doc in (baseline, report, sarif):
+        assert is_own_output(json.dumps(doc, indent=2).encode())
+    assert is_own_output(lines.encode()) and is_own_output(json.dumps(finding).encode())
+    # written with --show-secrets: a raw value is in it, so it is scanned like any file
+    shown = dict(report, findings=[dict(finding, secret="billomat-raw-value")])
+    assert not is_own_output(json.dumps(shown).encode())
+    sarif_shown = {"runs": [{"tool": {"driver": {"name": "nhiguard"}},
+                             "results": [{"properties": {"secret": "raw"}}]}]}
+    assert not is_own_output(json.dumps(sarif_shown).encode())
+    # other tools' output and ordinary JSON that mentions nhiguard
+    assert not is_own_output(json.dumps({"runs": [{"tool": {"driver": {"name": "gitleaks"}}}]}).encode())
+    assert not is_own_output(b'{"name": "nhiguard", "token": "x"}')
+    assert not is_own_output(b"nhiguard.billomat.api-key 4369ba28c51ffdaeffcf1b1e2abf2311")

@@ -66,7 +66,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return str(tmp_path / "store" / "nhiguard.db")
+        return str(tmp_path / ".nhiguard" / "nhiguard.db")
     return request.getfixturevalue("pg_url")
 
 
@@ -566,3 +566,53 @@ def test_schema_head_constant_matches_alembic():
     from nhiguard.store import migrate
 
     assert migrate.SCHEMA_HEAD == migrate.head_revision()
+
+
+
+def test_two_archive_members_with_secrets_at_the_same_offsets_are_two_matches(store: Store) -> None:
+    """Member positions are the member's own: two members can hold their secrets at the same
+    offsets, and neither may replace the other."""
+    from dataclasses import replace
+
+    a, b = "tok_" + "a1b2c3d4e5f6g7h8i9j0", "tok_" + "z9y8x7w6v5u4t3s2r1q0"
+    sid = store.begin_scan(["."], RS, "python")
+    ms = [replace(match(TOKEN, blob(1), a, start=12), decoded="zip:a.txt"),
+          replace(match(TOKEN, blob(1), b, start=12), decoded="zip:b.txt"),
+          replace(match(TOKEN, blob(1), a, start=12), decoded="zip:c.txt")]
+    store.record_blob(sid, RS, blob(1), 100, ms, RULES)
+    store.record_location(sid, ".", blob(1), file_loc("x.zip"))
+    finish(store, sid)
+    found = {f.fingerprint: sorted(loc.fields.get("decoded", "") for loc in f.locations)
+             for f in store.findings_for_scan(sid, RS, RULES)}
+    assert found == {fp(a): ["zip:a.txt", "zip:c.txt"], fp(b): ["zip:b.txt"]}
+
+
+def test_upgrading_a_0002_store_keeps_its_matches(tmp_path: Path) -> None:
+    """Revision 0003 widened the key of `matches`; a store written under 0002 (plain matches
+    had decoded NULL then) is upgraded in place and reads as before."""
+    from alembic import command
+
+    from nhiguard.store.database import make_engine
+
+    path = tmp_path / "old.db"
+    engine = make_engine(path)
+    with engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(conn), "0002")
+    old = Store(engine)  # the 0002 tables, written through today's code
+    sid = old.begin_scan(["."], RS, "python")
+    secret = "tok_" + "q1w2e3r4t5y6u7i8k9j0"
+    old.record_blob(sid, RS, blob(2), 10, [match(TOKEN, blob(2), secret)], RULES)
+    old.record_location(sid, ".", blob(2), file_loc("a.env"))
+    finish(old, sid)
+    old.close()
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE matches SET decoded = NULL"))
+        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0002"
+    engine.dispose()
+    with Store.open(path) as s:
+        [f] = s.findings_for_scan(sid, RS, RULES)
+        assert f.fingerprint == fp(secret) and [loc.fields.get("decoded") for loc in f.locations] == [None]
+        with s.engine.connect() as conn:
+            assert migrate.current_revision(conn) == "0003"
+

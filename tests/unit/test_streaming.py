@@ -132,21 +132,43 @@ def test_stdin_within_the_limit_is_held_in_memory_and_larger_input_is_spooled(tm
     import io
     import os
 
-    from nhiguard.sources.base import BytesLoader
-    from nhiguard.sources.stdin import StdinSource
+    from nhiguard.sources.stdin import StdinBytes, StdinSource, StdinSpool
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     import tempfile
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     small = StdinSource(io.BytesIO(b"x" * 100), in_memory_limit=100)
     [item] = small.items()
-    assert isinstance(item.loader, BytesLoader) and item.loader.load() == b"x" * 100
+    assert isinstance(item.loader, StdinBytes) and item.loader.load() == b"x" * 100
     data = b"".join(t.encode() + b"\n" for t in tokens(3000, 5))
     big = StdinSource(io.BytesIO(data), in_memory_limit=1000)
     [item] = big.items()
-    assert isinstance(item.loader, FileLoader) and item.size == len(data)
+    assert isinstance(item.loader, StdinSpool) and item.size == len(data)
     assert os.path.dirname(big.spool) == str(tmp_path)
     assert os.stat(big.spool).st_mode & 0o077 == 0  # private to the user
     assert item.loader.load() == data
     big.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_standard_input_holding_a_nul_byte_is_still_read():
+    """A stray NUL makes a file binary (skipped unless --scan-binary), but standard input is
+    what the user asked to scan: it is read, small or spooled."""
+    import io
+
+    from nhiguard.sources.stdin import StdinSource
+
+    [tok] = tokens(1, 9)
+    w = Worker(WorkerConfig((RULE,), b"k", False, False, None, False))
+    for limit in (10**6, 100):
+        [item] = StdinSource(io.BytesIO(b"a\x00b\n" + tok.encode() + b"\n"), limit).items()
+        res = w.run_one(BlobTask(1, item.loader, None))
+        assert res.skipped is None and [m.line for m in res.matches] == [2]
+
+
+def test_closed_standard_input_is_an_error_of_its_own():
+    from nhiguard.model import ScanError
+    from nhiguard.sources.stdin import StdinSource
+
+    [err] = StdinSource(None, 100).items()
+    assert isinstance(err, ScanError) and err.message == "standard input is closed"

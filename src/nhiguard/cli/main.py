@@ -26,6 +26,16 @@ def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _writable_output(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """`-o FILE` into a folder that does not exist fails now, not after a long scan."""
+    value = _not_empty(ctx, param, value)
+    if isinstance(value, str) and value != "-":
+        folder = os.path.dirname(os.path.abspath(value))
+        if not os.path.isdir(folder):
+            raise click.BadParameter(f"the folder {folder} does not exist", ctx=ctx, param=param)
+    return value
+
+
 def _fail(message: str) -> None:
     click.echo(f"nhiguard: error: {message}", err=True)
     sys.exit(EXIT_ERROR)
@@ -211,7 +221,7 @@ def _report_errors(outcome) -> None:
 @cli.command()
 @click.argument("targets", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Report format [default: table].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=_not_empty, help="Write the report to FILE instead of stdout.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=_writable_output, help="Write the report to FILE instead of stdout.")
 @click.option("--baseline", type=click.Path(dir_okay=False), callback=_not_empty, help="Report only findings that are not in this baseline file.")
 @click.option("--show-secrets", is_flag=True, default=None, help="Put raw secret values in the report (never in the store).")
 @scan_options
@@ -256,7 +266,7 @@ def baseline() -> None:
 
 @baseline.command("create")
 @click.argument("targets", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), callback=_not_empty, default=".nhiguard-baseline.json", show_default=True, help="Baseline file to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), callback=_writable_output, default=".nhiguard-baseline.json", show_default=True, help="Baseline file to write.")
 @scan_options
 @click.pass_context
 def baseline_create(ctx: click.Context, targets: tuple[str, ...], output: str, **flags: Any) -> None:
@@ -416,7 +426,7 @@ def rules_eval(ctx: click.Context, corpus: str, rules_files: tuple[str, ...], en
 @click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
 @click.option("--scan", "scan_id", type=int, help="Scan id [default: the latest].")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=_not_empty)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=_writable_output)
 @click.pass_context
 def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str, output: str | None) -> None:
     """Print the report of a past scan from the store (no rescanning)."""
@@ -447,9 +457,30 @@ def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str,
 EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so the scan's `finally` blocks run (the store is
+    closed, a standard-input spool is removed) instead of the process dying where it stands."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main() -> None:
+    import signal
+
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, _terminate)
     try:
         cli(prog_name="nhiguard", standalone_mode=False)
+    except Terminated as exc:
+        click.echo("nhiguard: terminated", err=True)
+        sys.exit(128 + exc.signum)
     except click.exceptions.Abort:  # Ctrl-C or EOF at a prompt
         click.echo("nhiguard: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)

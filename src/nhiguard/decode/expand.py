@@ -173,13 +173,35 @@ def _zip(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
             continue
         if not budget.take(info.file_size):
             return
-        try:
-            with zf.open(info) as fh:
-                member = fh.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
-            budget.problems.append(f"{where}: unreadable member: {exc}")
-            continue
-        yield Derived(member, where)
+        member, problem = _read_member(zf, info)
+        if problem is not None:
+            # damage inside a member: what was read before it is still the member's text
+            budget.problems.append(f"{where}: unreadable member ({problem})"
+                                   + (f"; its first {len(member)} bytes were read" if member else ""))
+        if member:
+            yield Derived(member, where)
+
+
+_MEMBER_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
+                  RuntimeError, zlib.error, lzma.LZMAError)
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[bytes, str | None]:
+    """A member's bytes, read in pieces so that damage part-way keeps what came before it;
+    the problem (or None) in words."""
+    parts: list[bytes] = []
+    have = 0
+    try:
+        with zf.open(info) as fh:
+            while have <= info.file_size:
+                b = fh.read(min(64 << 10, info.file_size + 1 - have))
+                if not b:
+                    break
+                parts.append(b)
+                have += len(b)
+    except _MEMBER_ERRORS as exc:
+        return b"".join(parts), f"{type(exc).__name__}: {exc}"
+    return b"".join(parts), None
 
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
@@ -209,7 +231,7 @@ def _zip_local_members(data: bytes, budget: DecodeBudget, route: str) -> Iterato
             budget.problems.append(f"{where}: more than {budget.max_members} archive members; rest skipped")
             return
         if method == 0:
-            member = raw[:usize] if sized else raw
+            member = raw[:usize] if sized else _without_descriptor(raw)
         elif method == 8:
             # no header to trust for the size: the output is capped at the bomb ratio
             cap = min(max(budget.ratio_floor, len(raw) * budget.max_ratio),
@@ -227,6 +249,17 @@ def _zip_local_members(data: bytes, budget: DecodeBudget, route: str) -> Iterato
             continue
         if member and budget.take(len(member)):
             yield Derived(member, where)
+
+
+def _without_descriptor(raw: bytes) -> bytes:
+    """A stored member's bytes up to the next local header, less the data descriptor
+    (crc and sizes, with or without its signature, 32- or 64-bit sizes) that follows them."""
+    for size, sig_at in ((16, -16), (24, -24)):
+        if len(raw) >= size and raw[sig_at : sig_at + 4] == b"PK\x07\x08":
+            return raw[:-size]
+    if len(raw) >= 12 and int.from_bytes(raw[-8:-4], "little") == len(raw) - 12:
+        return raw[:-12]
+    return raw
 
 
 def _stream(data: bytes, budget: DecodeBudget, route: str, kind: str, fn) -> Iterator[Derived]:

@@ -119,6 +119,19 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
                  scrub: Scrubber) -> list[_Target]:
     """The sources of every target. Target names, the keys under which places and walks are
     stored, pass through `scrub`: a path can hold a secret too."""
+    out: list[_Target] = []
+    try:
+        _open_targets(out, targets, settings, store, full, rs_hash, scrub)
+    except BaseException:  # a later target refused: what the earlier ones hold is released
+        for tgt in out:
+            if tgt.close is not None:
+                tgt.close()
+        raise
+    return out
+
+
+def _open_targets(out: list[_Target], targets: list[str], settings: Settings, store, full: bool,
+                  rs_hash: str, scrub: Scrubber) -> None:
     from nhiguard.sources.git import (
         GitSource,
         is_git_repository,
@@ -127,13 +140,14 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
         repository_key,
     )
 
-    out = []
+    if targets.count("-") > 1:
+        raise InputError("standard input (-) can be scanned once per run")
     for t in targets:
         if t == "-":
             from nhiguard.engine.worker import STREAM_ABOVE
             from nhiguard.sources.stdin import StdinSource
 
-            stdin = StdinSource(sys.stdin.buffer, STREAM_ABOVE)
+            stdin = StdinSource(sys.stdin.buffer if sys.stdin is not None else None, STREAM_ABOVE)
             out.append(_Target(t, stdin.items(), close=stdin.close))
             continue
         if not os.path.lexists(t):
@@ -180,7 +194,6 @@ def open_targets(targets: list[str], settings: Settings, store, full: bool, rs_h
             t, max_file_size=settings.max_file_size, respect_gitignore=settings.respect_gitignore
         )
         out.append(_Target(scrub.text(os.path.realpath(t)), src.items()))
-    return out
 
 
 class _Run:

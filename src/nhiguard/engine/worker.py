@@ -12,8 +12,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from nhiguard.decode import DecodeBudget, expand
-from nhiguard.decode.expand import is_archive, is_utf16
+from nhiguard.decode.expand import Derived, is_archive, is_utf16
 from nhiguard.engine.matcher import CHUNK, Matcher, is_contextual, line_column
+from nhiguard.engine.own_output import is_own_output
 from nhiguard.engine.tasks import BlobResult, BlobTask
 from nhiguard.engine.windows import LineIndex, windows
 from nhiguard.model import Match, Rule, blob_id
@@ -88,10 +89,12 @@ class Worker:
 
     def run_one(self, task: BlobTask) -> BlobResult:
         sniffing = getattr(task.loader, "load_sniffed", None)
-        sniffed = sniffing is not None and not self.cfg.scan_binary
+        # what the user handed over explicitly (standard input) is read whatever it holds
+        binary_ok = self.cfg.scan_binary or getattr(task.loader, "explicit", False)
+        sniffed = sniffing is not None and not binary_ok
         try:
             if sniffing is not None:
-                reject = None if self.cfg.scan_binary else _binary_reason
+                reject = None if binary_ok else _binary_reason
                 data = sniffing(SNIFF_BYTES, reject, self.cfg.stream_above)
             else:
                 data = task.loader.load()
@@ -103,8 +106,11 @@ class Worker:
             return self._run_stream(task, data)
         # a task's id is keyed already (see model.blob.keyed_blob_id); a computed one not yet
         bid = task.blob_id or keyed_blob_id(blob_id(data), self.cfg.fingerprint_key)
-        if not sniffed and not self.cfg.scan_binary and _binary(data):
+        if not sniffed and not binary_ok and _binary(data):
             return BlobResult(task.token, bid, len(data), skipped="binary content")
+        if is_own_output(data):
+            return BlobResult(task.token, bid, len(data), skipped=(
+                "an nhiguard report or baseline (fingerprints and redacted previews only)"))
         budget = self._budget()
         try:
             found = self._scan_tree(bid, data, budget, 0, "")
@@ -163,7 +169,7 @@ class Worker:
         if not archive and as_plain:
             out.extend((m, True) for m in self.matcher.scan(bid, data))
         opened = False
-        for d in expand(data, budget, depth, route):
+        for d in _guarded(expand(data, budget, depth, route), budget, route):
             opened = True
             for m, anchored in self._scan_tree(bid, d.data, budget, depth + 1, d.route):
                 route_of = m.decoded or d.route
@@ -179,6 +185,15 @@ class Worker:
             # merely starts like one): what is there is still read as it stands
             out.extend((m, True) for m in self.matcher.scan(bid, data))
         return out
+
+
+def _guarded(derived: Iterator[Derived], budget: DecodeBudget, route: str) -> Iterator[Derived]:
+    """What a decoder gives up to the point where it fails: a decoder's bug or a library's
+    unexpected error on damaged input ends that decoding, reported, not the whole blob."""
+    try:
+        yield from derived
+    except Exception as exc:  # noqa: BLE001 - reported, and the rest of the blob is kept
+        budget.problems.append(f"{route or 'blob'}: decoding stopped ({type(exc).__name__})")
 
 
 def _hashing(pieces: Iterable[bytes], hasher: hashlib._Hash) -> Iterator[bytes]:
@@ -222,6 +237,8 @@ def init_process(cfg: WorkerConfig) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the parent's SIGTERM handler unwinds the CLI; a worker is stopped by SIGTERM outright
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER = Worker(cfg)
 
 

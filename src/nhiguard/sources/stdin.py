@@ -11,24 +11,54 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import BinaryIO
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, ClassVar
 
 from nhiguard.model import ScanError, StdinProvenance
-from nhiguard.sources.base import BytesLoader, SourceItem, SourceOutput
-from nhiguard.sources.filesystem import FileLoader
+from nhiguard.sources.base import SourceItem, SourceOutput
+from nhiguard.sources.filesystem import FileLoader, FileStream
 
 CHUNK = 1 << 20
+
+
+# Standard input is what the user asked to scan: `explicit` tells the worker to read it even
+# when it holds NUL bytes (a log with a stray NUL is still a log), never to skip it as binary.
+@dataclass(frozen=True, slots=True)
+class StdinBytes:
+    data: bytes
+    explicit: ClassVar[bool] = True
+
+    def load(self) -> bytes:
+        return self.data
+
+
+@dataclass(frozen=True, slots=True)
+class StdinSpool:
+    path: str
+    size: int
+    explicit: ClassVar[bool] = True
+
+    def load(self) -> bytes:
+        return self.load_sniffed(0, None)  # type: ignore[return-value]
+
+    def load_sniffed(self, sniff: int, reject: Callable[[bytes], str | None] | None,
+                     stream_above: int | None = None) -> bytes | FileStream:
+        # no size cap: standard input is scanned whatever its size
+        return FileLoader(self.path, max_size=self.size).load_sniffed(sniff, reject, stream_above)
 
 
 class StdinSource:
     """Reads `stream` once, when items() runs; call close() after the scan."""
 
-    def __init__(self, stream: BinaryIO, in_memory_limit: int) -> None:
+    def __init__(self, stream: BinaryIO | None, in_memory_limit: int) -> None:
         self._stream = stream
         self._limit = in_memory_limit
         self.spool: str | None = None
 
     def items(self) -> list[SourceOutput]:
+        if self._stream is None:  # `nhiguard scan - <&-`: there is no standard input at all
+            return [ScanError("-", "standard input is closed")]
         parts: list[bytes] = []
         have = 0
         try:
@@ -36,7 +66,7 @@ class StdinSource:
                 b = self._stream.read(CHUNK)
                 if not b:
                     data = b"".join(parts)
-                    return [SourceItem(StdinProvenance(), BytesLoader(data), size=len(data))]
+                    return [SourceItem(StdinProvenance(), StdinBytes(data), size=len(data))]
                 parts.append(b)
                 have += len(b)
             return [self._spooled(parts)]
@@ -47,16 +77,19 @@ class StdinSource:
         fd, path = tempfile.mkstemp(prefix="nhiguard-stdin-")  # 0600, in $TMPDIR
         self.spool = path
         size = 0
-        with os.fdopen(fd, "wb") as out:
-            for b in head:
-                out.write(b)
-                size += len(b)
-            head.clear()
-            while b := self._stream.read(CHUNK):
-                out.write(b)
-                size += len(b)
-        # no size cap: standard input is what the user asked to scan, whatever its size
-        return SourceItem(StdinProvenance(), FileLoader(path, max_size=size), size=size)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for b in head:
+                    out.write(b)
+                    size += len(b)
+                head.clear()
+                while b := self._stream.read(CHUNK):
+                    out.write(b)
+                    size += len(b)
+        except BaseException:  # a full disk, Ctrl-C or SIGTERM while reading: no spool stays
+            self.close()
+            raise
+        return SourceItem(StdinProvenance(), StdinSpool(path, size), size=size)
 
     def close(self) -> None:
         if self.spool is not None:

@@ -148,7 +148,11 @@ def make_engine(url_or_path: str | os.PathLike[str], *, read_only: bool = False,
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         kwargs.setdefault("pool_pre_ping", True)
-        engine = create_engine(url, **kwargs)
+        try:
+            engine = create_engine(url, **kwargs)
+        except ModuleNotFoundError as exc:  # the driver is an extra
+            raise StoreError(f"the database driver {exc.name!r} is not installed; for PostgreSQL: "
+                             "pip install 'nhiguard[postgres]'") from None
     return engine
 
 

@@ -323,10 +323,16 @@ matches = Table(
     Column(
         "decoded",
         String(200),
-        nullable=True,
-        comment="Decode route that exposed the secret, e.g. 'base64'.",
+        nullable=False,
+        server_default="",
+        comment="Decode route that exposed the secret, e.g. 'base64'; '' when it was read as it "
+        "stands.",
     ),
-    PrimaryKeyConstraint("blob_id", "ruleset_hash", "rule_id", "byte_start", "byte_end"),
+    # Two archive members can hold secrets at the same offsets of their own: the secret and
+    # the route are part of what tells one match from another.
+    PrimaryKeyConstraint(
+        "blob_id", "ruleset_hash", "rule_id", "byte_start", "byte_end", "fingerprint", "decoded"
+    ),
     ForeignKeyConstraint(
         ["blob_id", "ruleset_hash"],
         ["scanned_blobs.blob_id", "scanned_blobs.ruleset_hash"],

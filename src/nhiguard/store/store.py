@@ -466,7 +466,7 @@ class Store:
                     m.line,
                     m.column,
                     pairs,
-                    m.decoded,
+                    m.decoded or "",
                 )
             )
             if fid not in self._findings:

@@ -14,6 +14,7 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,9 @@ def _pg_base_url() -> str:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
     base = make_url(_pg_base_url())
     if base.drivername == "postgresql":
         base = base.set(drivername="postgresql+psycopg")
@@ -61,6 +62,12 @@ def pg_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with pg_schema_url() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -175,12 +182,94 @@ def test_reopening_is_a_no_op_migration(store_url: str) -> None:
         assert s.begin_scan(["."], RS, "python") == sid + 1
 
 
+@contextmanager
+def _second_store_url(backend_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty store on the same backend as `backend_url`."""
+    if make_url(backend_url if "://" in backend_url else "sqlite://").get_backend_name() == "sqlite":
+        yield str(tmp_path / "other" / "nhiguard.db")
+        return
+    with pg_schema_url() as url:
+        yield url
+
+
+def _migrate_with_alembic(url: str) -> None:
+    """Every migration script from an empty database, as an old store would have gone."""
+    from alembic import command
+
+    from nhiguard.store.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(migrate.alembic_config(conn), "head")
+    finally:
+        engine.dispose()
+
+
 def test_migrated_database_matches_schema_py(store_url: str) -> None:
+    _migrate_with_alembic(store_url)
     with Store.open(store_url) as s, s.engine.connect() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()
         ctx = MigrationContext.configure(
             conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
         )
         assert compare_metadata(ctx, metadata) == []
+
+
+def _schema_of(url: str) -> dict[str, object]:
+    """Everything a database says about its nhiguard tables, comparable across two stores."""
+    from nhiguard.store.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        insp = inspect(engine)
+        out: dict[str, object] = {}
+        for name in sorted(insp.get_table_names()):
+            cols = [(c["name"], str(c["type"]), c["nullable"], c.get("comment"))
+                    for c in insp.get_columns(name)]
+            fks = sorted((tuple(f["constrained_columns"]), f["referred_table"],
+                          tuple(f["referred_columns"]), (f.get("options") or {}).get("ondelete"))
+                         for f in insp.get_foreign_keys(name))
+            idx = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                         for i in insp.get_indexes(name))
+            uqs = sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(name))
+            pk = insp.get_pk_constraint(name)
+            rowid = None
+            if engine.dialect.name == "sqlite":
+                with engine.connect() as conn:
+                    sql = conn.exec_driver_sql(
+                        "SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (name,)
+                    ).scalar()
+                rowid = "WITHOUT ROWID" in (sql or "").upper()
+            comment = (None if engine.dialect.name == "sqlite"  # SQLite keeps no comments
+                       else insp.get_table_comment(name).get("text"))
+            out[name] = (cols, tuple(pk["constrained_columns"]), fks, idx, uqs, rowid, comment)
+        return out
+    finally:
+        engine.dispose()
+
+
+def test_a_new_store_is_created_as_the_migrations_would_make_it(store_url: str, tmp_path: Path) -> None:
+    """A new store is created from schema.py at SCHEMA_HEAD without running Alembic; it must
+    be the database that replaying every migration gives."""
+    with Store.open(store_url) as s:
+        assert s.meta()["created_at"]
+        with s.engine.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.SCHEMA_HEAD
+    with _second_store_url(store_url, tmp_path) as other:
+        _migrate_with_alembic(other)
+        assert _schema_of(store_url) == _schema_of(other)
+
+
+def test_a_new_store_opens_without_importing_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from nhiguard.store import Store; "
+            f"Store.open({str(tmp_path / 'n.db')!r}).close(); "
+            "print(any(m == 'alembic' or m.startswith('alembic.') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_every_table_and_column_has_a_comment() -> None:

@@ -57,34 +57,48 @@ def compile_rule(rule: Rule) -> _Compiled:
     )
 
 
+# Bump when prefilter_expression changes: cached Hyperscan databases are keyed by it.
+PREFILTER_VERSION = 2
 _QUANT = re.compile(r"\{(\d+)(,(\d*))?\}")
 PREFILTER_REPEAT = 24  # bounded repeats above this become unbounded in the prefilter
+# "Anything" gaps between a keyword and what follows it (`apify[\s\S]{0,40}?key`) stay bounded
+# up to this length: widened to `{0,}`, one common keyword keeps Hyperscan's NFA busy over the
+# rest of the blob, and such gaps made a handful of rules cost most of the scan time.
+PREFILTER_GAP = 60
+_GAP_ATOMS = frozenset({".", r"[\s\S]", r"[\S\s]", r"[^\n]", r"[^\r\n]", r"[^\n\r]"})
 
 
 def prefilter_expression(pattern: str) -> str:
-    """A superset of `pattern` that Hyperscan compiles quickly.
+    """A superset of `pattern` that Hyperscan compiles quickly and scans fast.
 
-    Large bounded repeats (`{0,600}`, `{16,4096}`) dominate Hyperscan's compile time and
-    database size. Stage 1 only needs a superset of the true matches (stage 2 confirms
-    with the exact regex), so `{m,n}` with large bounds becomes `{min(m,K),}`.
+    Large bounded repeats (`{16,4096}`) dominate Hyperscan's compile time and database size.
+    Stage 1 only needs a superset of the true matches (stage 2 confirms with the exact
+    regex), so `{m,n}` with large bounds becomes `{min(m,K),}`, except short gaps of any
+    character (see PREFILTER_GAP), which are cheap to compile and costly to widen.
     """
     out: list[str] = []
     i, n = 0, len(pattern)
     in_class = False
+    atom = ""  # the last complete atom, to tell a gap (`[\s\S]{0,40}`) from a token's body
+    class_start = 0
     while i < n:
         c = pattern[i]
         if c == "\\":
             out.append(pattern[i : i + 2])
+            if not in_class:
+                atom = pattern[i : i + 2]
             i += 2
             continue
         if in_class:
             if c == "]":
                 in_class = False
+                atom = pattern[class_start : i + 1]
             out.append(c)
             i += 1
             continue
         if c == "[":
             in_class = True
+            class_start = i
             out.append(c)
             i += 1
             if i < n and pattern[i] == "^":
@@ -99,13 +113,16 @@ def prefilter_expression(pattern: str) -> str:
             if m:
                 lo = int(m.group(1))
                 hi = lo if m.group(2) is None else (int(m.group(3)) if m.group(3) else None)
-                if hi is None or hi > PREFILTER_REPEAT or lo > PREFILTER_REPEAT:
+                short_gap = atom in _GAP_ATOMS and lo == 0 and hi is not None and hi <= PREFILTER_GAP
+                if not short_gap and (hi is None or hi > PREFILTER_REPEAT or lo > PREFILTER_REPEAT):
                     out.append(f"{{{min(lo, PREFILTER_REPEAT)},}}")
                 else:
                     out.append(m.group(0))
                 i = m.end()
+                atom = ""
                 continue
         out.append(c)
+        atom = c
         i += 1
     return "".join(out)
 

@@ -91,11 +91,11 @@ def _worker_config(rules: list[Rule], settings: Settings, use_hs: bool):
 def hyperscan_db_cached(rules: list[Rule]) -> tuple[bytes | None, tuple[int, ...]]:
     """Compile the Hyperscan database once per ruleset and keep it in the user cache. It
     depends on the rules alone (not the fingerprint key or content policy)."""
-    name = f"hs-{ruleset_hash(rules)}-{ENGINE_VERSION}.db"
+    from nhiguard.engine.matcher import PREFILTER_VERSION, build_hyperscan_db
+
+    name = f"hs-{ruleset_hash(rules)}-{ENGINE_VERSION}.{PREFILTER_VERSION}.db"
     db = cache.load(name)
     if not (isinstance(db, tuple) and len(db) == 2):
-        from nhiguard.engine.matcher import build_hyperscan_db
-
         db = build_hyperscan_db(rules)
         cache.store(name, db)
     return db

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from nhiguard.engine.redact import fingerprint, preview
@@ -43,6 +43,18 @@ def _pg_base_url() -> str:
     if os.environ.get("NHIGUARD_TEST_PG_REQUIRED") == "1":
         pytest.fail(reason + " (NHIGUARD_TEST_PG_REQUIRED=1)")
     pytest.skip(reason)
+
+
+@contextmanager
+def sa_engine(url: str | Path) -> Iterator[Engine]:
+    """An SQLAlchemy Engine on a store, to inspect its schema as Alembic sees it."""
+    from nhiguard.store.alchemy import make_engine
+
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -164,12 +176,13 @@ def finish(store: Store, scan_id: int, **kw: object) -> None:
 
 def test_open_creates_every_table_at_head(store_url: str) -> None:
     with Store.open(store_url) as s:
-        names = set(inspect(s.engine).get_table_names())
+        assert "created_at" in s.meta()
+    with sa_engine(store_url) as engine:
+        names = set(inspect(engine).get_table_names())
         assert {t.name for t in metadata.sorted_tables} <= names
         assert VERSION_TABLE in names
-        with s.engine.connect() as conn:
+        with engine.connect() as conn:
             assert migrate.current_revision(conn) == migrate.head_revision()
-        assert "created_at" in s.meta()
 
 
 def test_reopening_is_a_no_op_migration(store_url: str) -> None:
@@ -177,7 +190,7 @@ def test_reopening_is_a_no_op_migration(store_url: str) -> None:
         sid = s.begin_scan(["."], RS, "python")
         created = s.meta()["created_at"]
     with Store.open(store_url) as s:
-        assert migrate.upgrade(s.engine) is False
+        assert migrate.ensure_current(s.db) is False
         assert s.meta()["created_at"] == created
         assert s.begin_scan(["."], RS, "python") == sid + 1
 
@@ -196,19 +209,14 @@ def _migrate_with_alembic(url: str) -> None:
     """Every migration script from an empty database, as an old store would have gone."""
     from alembic import command
 
-    from nhiguard.store.database import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            command.upgrade(migrate.alembic_config(conn), "head")
-    finally:
-        engine.dispose()
+    with sa_engine(url) as engine, engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(conn), "head")
 
 
 def test_migrated_database_matches_schema_py(store_url: str) -> None:
     _migrate_with_alembic(store_url)
-    with Store.open(store_url) as s, s.engine.connect() as conn:
+    Store.open(store_url).close()
+    with sa_engine(store_url) as engine, engine.connect() as conn:
         assert migrate.current_revision(conn) == migrate.head_revision()
         ctx = MigrationContext.configure(
             conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
@@ -218,10 +226,7 @@ def test_migrated_database_matches_schema_py(store_url: str) -> None:
 
 def _schema_of(url: str) -> dict[str, object]:
     """Everything a database says about its nhiguard tables, comparable across two stores."""
-    from nhiguard.store.database import make_engine
-
-    engine = make_engine(url)
-    try:
+    with sa_engine(url) as engine:
         insp = inspect(engine)
         out: dict[str, object] = {}
         for name in sorted(insp.get_table_names()):
@@ -245,8 +250,6 @@ def _schema_of(url: str) -> dict[str, object]:
                        else insp.get_table_comment(name).get("text"))
             out[name] = (cols, tuple(pk["constrained_columns"]), fks, idx, uqs, rowid, comment)
         return out
-    finally:
-        engine.dispose()
 
 
 def test_a_new_store_is_created_as_the_migrations_would_make_it(store_url: str, tmp_path: Path) -> None:
@@ -254,22 +257,30 @@ def test_a_new_store_is_created_as_the_migrations_would_make_it(store_url: str, 
     be the database that replaying every migration gives."""
     with Store.open(store_url) as s:
         assert s.meta()["created_at"]
-        with s.engine.connect() as conn:
-            assert migrate.current_revision(conn) == migrate.SCHEMA_HEAD
+        assert migrate.stored_revision(s.db) == migrate.SCHEMA_HEAD
     with _second_store_url(store_url, tmp_path) as other:
         _migrate_with_alembic(other)
         assert _schema_of(store_url) == _schema_of(other)
 
 
-def test_a_new_store_opens_without_importing_alembic(tmp_path: Path) -> None:
+def _imported_opening(path: Path) -> set[str]:
+    """The top-level packages imported by opening (and closing) the store at `path`."""
     import subprocess
     import sys
 
     code = ("import sys; from nhiguard.store import Store; "
-            f"Store.open({str(tmp_path / 'n.db')!r}).close(); "
-            "print(any(m == 'alembic' or m.startswith('alembic.') for m in sys.modules))")
+            f"Store.open({str(path)!r}).close(); "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    return set(out.stdout.split())
+
+
+def test_opening_a_store_imports_no_sqlalchemy_unless_it_creates_or_migrates(tmp_path: Path) -> None:
+    """SQLAlchemy's import costs as much as a whole rescan: only schema work may need it."""
+    new = _imported_opening(tmp_path / "n.db")
+    assert "sqlalchemy" in new and "alembic" not in new  # created from schema.py
+    existing = _imported_opening(tmp_path / "n.db")
+    assert "sqlalchemy" not in existing and "alembic" not in existing
 
 
 def test_every_table_and_column_has_a_comment() -> None:
@@ -280,8 +291,8 @@ def test_every_table_and_column_has_a_comment() -> None:
 
 
 def test_a_store_from_a_newer_nhiguard_is_refused(store_url: str) -> None:
-    with Store.open(store_url) as s, s.engine.begin() as conn:
-        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    with Store.open(store_url) as s, s.db.transaction():
+        s.db.execute(f"UPDATE {VERSION_TABLE} SET version_num = '9999'")
     with pytest.raises(StoreError, match="newer than this nhiguard"):
         Store.open(store_url)
 
@@ -305,9 +316,8 @@ def test_sqlite_file_is_private_wal_with_foreign_keys(tmp_path: Path) -> None:
             assert stat.S_IMODE(d.stat().st_mode) == 0o700
         wal = path.with_name(path.name + "-wal")
         assert wal.exists() and stat.S_IMODE(wal.stat().st_mode) == 0o600
-        with s.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert s.db.scalar("PRAGMA journal_mode") == "wal"
+        assert s.db.scalar("PRAGMA foreign_keys") == 1
 
 
 def test_sqlite_url_form_is_accepted(tmp_path: Path) -> None:
@@ -492,7 +502,8 @@ def test_a_scan_records_its_stats_and_errors(store: Store) -> None:
     store.finish_scan(sid, stats)
     from nhiguard.store.schema import scans
 
-    with store.engine.connect() as conn:
+    with sa_engine(store.db.location.path or store.db.location.sqlalchemy_url()) as engine, \
+            engine.connect() as conn:
         row = conn.execute(select(scans).where(scans.c.id == sid)).one()
     assert row.targets == ["a", "b"] and row.engine == "hyperscan" and row.ruleset_hash == RS
     assert (row.bytes_scanned, row.blobs_scanned, row.blobs_seen, row.blobs_reused) == (
@@ -520,10 +531,9 @@ def test_raw_secrets_are_never_stored(store_url: str) -> None:
         [f] = s.findings_for_scan(sid, RS, RULES)
         assert f.secret is None and secret not in f.preview
         # Every value of every row of every table, as text.
-        with s.engine.connect() as conn:
-            for table in metadata.sorted_tables:
-                for row in conn.execute(select(table)):
-                    assert secret not in repr(tuple(row)), table.name
+        for table in metadata.sorted_tables:
+            for row in s.db.all(f"SELECT * FROM {table.name}"):
+                assert secret not in repr(tuple(row)), table.name
     if "://" not in store_url:
         data = b"".join(p.read_bytes() for p in Path(store_url).parent.iterdir())
         assert data, "the store wrote nothing"
@@ -642,12 +652,20 @@ def test_undecodable_paths_and_nul_are_stored_safely(store: Store) -> None:
 
 
 def test_a_failed_transaction_rolls_back_ddl_too(store_url: str) -> None:
-    """Migrations run in one transaction: on SQLite this needs the pysqlite recipe."""
-    with Store.open(store_url) as s:
-        with pytest.raises(RuntimeError), s.engine.begin() as conn:
+    """Migrations run in one transaction (on SQLite this needs the pysqlite recipe), and so do
+    the store's own writes."""
+    Store.open(store_url).close()
+    with sa_engine(store_url) as engine:
+        with pytest.raises(RuntimeError), engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE half_migrated (x INTEGER)")
             raise RuntimeError("migration failed")
-        assert "half_migrated" not in inspect(s.engine).get_table_names()
+        assert "half_migrated" not in inspect(engine).get_table_names()
+    with Store.open(store_url) as s:
+        with pytest.raises(RuntimeError), s.db.transaction():
+            s.db.execute("CREATE TABLE half_written (x INTEGER)")
+            raise RuntimeError("write failed")
+    with sa_engine(store_url) as engine:
+        assert "half_written" not in inspect(engine).get_table_names()
 
 
 def test_schema_head_constant_matches_alembic():
@@ -681,13 +699,12 @@ def test_upgrading_a_0002_store_keeps_its_matches(tmp_path: Path) -> None:
     had decoded NULL then) is upgraded in place and reads as before."""
     from alembic import command
 
-    from nhiguard.store.database import make_engine
+    from nhiguard.store.database import Database
 
     path = tmp_path / "old.db"
-    engine = make_engine(path)
-    with engine.begin() as conn:
+    with sa_engine(path) as engine, engine.begin() as conn:
         command.upgrade(migrate.alembic_config(conn), "0002")
-    old = Store(engine)  # the 0002 tables, written through today's code
+    old = Store(Database.connect(path))  # the 0002 tables, written through today's code
     sid = old.begin_scan(["."], RS, "python")
     secret = "tok_" + "q1w2e3r4t5y6u7i8k9j0"
     old.record_blob(sid, RS, blob(2), 10, [match(TOKEN, blob(2), secret)], RULES)
@@ -702,6 +719,5 @@ def test_upgrading_a_0002_store_keeps_its_matches(tmp_path: Path) -> None:
     with Store.open(path) as s:
         [f] = s.findings_for_scan(sid, RS, RULES)
         assert f.fingerprint == fp(secret) and [loc.fields.get("decoded") for loc in f.locations] == [None]
-        with s.engine.connect() as conn:
-            assert migrate.current_revision(conn) == "0003"
+        assert migrate.stored_revision(s.db) == "0003"
 

@@ -5,9 +5,10 @@ migrates it to the newest schema. See `store.store` for the API and `store.schem
 tables. The store never holds a raw secret: only keyed fingerprints and redacted previews.
 """
 
+from typing import Any
+
 from nhiguard.store.database import StoreError
 from nhiguard.store.ids import finding_id
-from nhiguard.store.schema import metadata
 from nhiguard.store.store import STATUSES, FindingRecord, Store, iso
 
 __all__ = [
@@ -19,3 +20,13 @@ __all__ = [
     "iso",
     "metadata",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The schema is SQLAlchemy metadata, needed only to create or migrate a store: importing
+    # it on every start would cost as much as a rescan.
+    if name == "metadata":
+        from nhiguard.store.schema import metadata
+
+        return metadata
+    raise AttributeError(name)

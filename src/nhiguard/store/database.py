@@ -1,55 +1,119 @@
-"""Connecting to a store: URL or path parsing, the SQLite file's permissions and pragmas,
-and the dialect-aware insert constructs (insert-or-ignore, upsert) the writer uses.
+"""Connecting to a store: naming it (a path or a URL), the SQLite file's permissions and
+pragmas, and one DB-API connection that hides the two backends' small differences.
 
-A store is named by an SQLite file path (the default) or an SQLAlchemy URL; SQLite and
-PostgreSQL (`postgresql+psycopg://...`) are supported. The SQLite file holds fingerprints,
-previews, paths and commit metadata — not secrets, but still an inventory of where secrets
-are — so it is created owner-only (0600) in an owner-only directory (0700) when we create it.
+A store is named by an SQLite file path (the default) or a URL: `sqlite:///relative.db`,
+`sqlite:////absolute.db`, `postgresql://` or `postgresql+psycopg://user:pw@host:port/db`
+(query parameters such as `sslmode` or `options` go to the driver as they are).
+
+The runtime talks to the drivers directly (the standard library's sqlite3, psycopg for
+PostgreSQL) with SQL written once for both: `?` placeholders, `ON CONFLICT`, `RETURNING`.
+SQLAlchemy (schema.py, migrations) is imported only to create or migrate a store: its import
+alone cost as much as a whole rescan of an unchanged repository.
+
+The SQLite file holds fingerprints, previews, paths and commit metadata — not secrets, but
+still an inventory of where secrets are — so it is created owner-only (0600) in an
+owner-only directory (0700) when we create it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-from sqlalchemy import Engine, Table, create_engine, event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import StaticPool
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+_SCHEMES = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql",
+            "postgresql+psycopg": "postgresql", "postgres": "postgresql"}
+_SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "sslpassword"})
+_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # as SQLAlchemy wrote it, so older stores read the same
 
 
 class StoreError(Exception):
     """The store cannot be opened or used; the message is safe to show."""
 
 
-def to_url(url_or_path: str | os.PathLike[str]) -> URL:
-    """An SQLAlchemy URL for a URL string or a plain filesystem path (an SQLite file)."""
+@dataclass(frozen=True)
+class StoreURL:
+    """Where a store is: the dialect, and the SQLite file or PostgreSQL connection keywords."""
+
+    dialect: str
+    path: Path | None = None  # SQLite file; None for an in-memory database
+    uri: str | None = None  # an SQLite `file:` URI given as the database name
+    params: dict[str, str] = field(default_factory=dict)  # psycopg connection keywords
+    shown: str = ""  # safe to show: no password
+
+    def sqlalchemy_url(self) -> str:
+        """The same store as an SQLAlchemy URL (for migrations and schema creation)."""
+        if self.dialect == "sqlite":
+            if self.path is not None:
+                return f"sqlite:///{self.path}"
+            return f"sqlite:///{self.uri}" if self.uri else "sqlite://"
+        p = dict(self.params)
+        auth = ""
+        if "user" in p:
+            auth = quote(p.pop("user"), safe="")
+            if "password" in p:
+                auth += ":" + quote(p.pop("password"), safe="")
+            auth += "@"
+        host = p.pop("host", "")
+        hostport = (f"[{host}]" if ":" in host else host) + (f":{p.pop('port')}" if "port" in p else "")
+        db = quote(p.pop("dbname", ""), safe="")
+        query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in p.items())
+        return f"postgresql+psycopg://{auth}{hostport}/{db}" + (f"?{query}" if query else "")
+
+
+def parse_url(url_or_path: str | os.PathLike[str]) -> StoreURL:
+    """A store's location from a URL string or a plain filesystem path (an SQLite file)."""
     text = os.fspath(url_or_path)
-    if "://" in text:
-        try:
-            url = make_url(text)
-        except Exception as exc:  # ArgumentError; the message may echo the URL, so keep ours
-            raise StoreError("cannot parse the store URL") from exc
-    else:
-        url = URL.create("sqlite", database=text)
-    if url.get_backend_name() not in SUPPORTED_DIALECTS:
-        raise StoreError(
-            f"unsupported store backend {url.get_backend_name()!r}; "
-            "use an SQLite file path or a postgresql+psycopg:// URL"
-        )
-    return url
+    if "://" not in text:
+        return StoreURL("sqlite", path=Path(text).expanduser(), shown=text)
+    scheme = text.split("://", 1)[0].lower()
+    dialect = _SCHEMES.get(scheme)
+    if dialect is None:
+        backend = scheme.split("+", 1)[0]
+        raise StoreError(f"unsupported store backend {backend!r}; "
+                         "use an SQLite file path or a postgresql+psycopg:// URL")
+    if dialect == "sqlite":
+        rest = text.split("://", 1)[1].split("?", 1)[0]
+        # sqlite:///rel.db names rel.db, sqlite:////abs.db names /abs.db, sqlite:// memory
+        db = rest[1:] if rest.startswith("/") else rest
+        if not db or db == ":memory:":
+            return StoreURL("sqlite", shown=text)
+        if db.startswith("file:"):
+            return StoreURL("sqlite", uri=db, shown=text)
+        return StoreURL("sqlite", path=Path(unquote(db)).expanduser(), shown=text)
+    try:
+        parts = urlsplit(text)
+        params: dict[str, str] = {}
+        if parts.username:
+            params["user"] = unquote(parts.username)
+        if parts.password is not None:
+            params["password"] = unquote(parts.password)
+        if parts.hostname:
+            params["host"] = parts.hostname
+        if parts.port is not None:
+            params["port"] = str(parts.port)
+        if parts.path.strip("/"):
+            params["dbname"] = unquote(parts.path.lstrip("/"))
+        params.update(parse_qsl(parts.query, keep_blank_values=True))
+    except ValueError as exc:  # a bad port; the message may echo the URL, so keep ours
+        raise StoreError("cannot parse the store URL") from exc
+    return StoreURL("postgresql", params=params, shown=mask_password(text))
 
 
-def sqlite_path(url: URL) -> Path | None:
-    """The file behind an SQLite URL, or None for an in-memory database."""
-    db = url.database
-    if not db or db == ":memory:" or db.startswith("file:"):
-        return None
-    return Path(db).expanduser()
+def mask_password(text: str) -> str:
+    """A URL without its password (in the authority or in a query parameter)."""
+    import re
+
+    text = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    return re.sub(r"(?i)([?&](?:" + "|".join(_SECRET_PARAMS) + r")=)[^&\s]+", r"\1***", text)
 
 
 def _make_private_dirs(directory: Path) -> None:
@@ -83,107 +147,176 @@ def prepare_sqlite_file(path: Path) -> None:
         os.close(fd)
 
 
-def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Python's sqlite3 module opens transactions only before DML, so DDL (migrations) would
-    # run outside them. Take transaction control away from it; _sqlite_on_begin emits BEGIN
-    # whenever SQLAlchemy starts a transaction (SQLAlchemy's documented recipe).
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    try:
-        # First, so that every later statement waits for other scans instead of failing.
-        cur.execute("PRAGMA busy_timeout=120000")
-        # WAL: readers (reports, the web UI) do not block the single writer, and vice versa.
-        # Switching needs the database to itself, so only a new store asks for it.
-        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-            cur.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        # 64 MiB of page cache: index inserts and lookups of a large scan stay in memory.
-        cur.execute("PRAGMA cache_size=-65536")
-        cur.execute("PRAGMA temp_store=MEMORY")
-    finally:
-        cur.close()
+def _sqlite_pragmas(conn: sqlite3.Connection, read_only: bool) -> None:
+    # First, so that every later statement waits for other scans instead of failing.
+    conn.execute("PRAGMA busy_timeout=120000")
+    if read_only:
+        conn.execute("PRAGMA query_only=ON")
+        return
+    # WAL: readers (reports, the web UI) do not block the single writer, and vice versa.
+    # Switching needs the database to itself, so only a new store asks for it.
+    if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # 64 MiB of page cache: index inserts and lookups of a large scan stay in memory.
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA temp_store=MEMORY")
 
 
-def _sqlite_on_begin(conn: Any) -> None:
-    # IMMEDIATE: a transaction takes the write lock when it starts, waiting for it under the
-    # busy timeout. A deferred one that reads and then writes cannot wait (SQLite fails it at
-    # once with "database is locked" when another scan wrote meanwhile), which is what made
-    # scans sharing one store fail; migrations of a new store serialise the same way.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+class Database:
+    """One connection to a store. SQL is written with `?` placeholders for both backends.
 
+    Statements outside `transaction()` run on their own (autocommit); writes go inside one.
+    Not thread-safe: one Database per thread or process."""
 
-def make_engine(url_or_path: str | os.PathLike[str], *, read_only: bool = False, **kwargs: Any) -> Engine:
-    """An Engine for the store, with the SQLite file prepared and pragmas set per connection.
+    def __init__(self, conn: Any, location: StoreURL, read_only: bool = False) -> None:
+        self.raw = conn  # the driver's connection (psycopg's COPY needs it)
+        self.location = location
+        self.dialect = location.dialect
+        self.read_only = read_only
+        self._in_tx = False
+        self._pg_sql: dict[str, str] = {}
 
-    `read_only` opens an existing SQLite file without writing to it (no file created, no
-    journal mode switched, deferred transactions): what a report needs, and all a
-    read-only file allows."""
-    url = to_url(url_or_path)
-    if url.get_backend_name() == "sqlite":
-        path = sqlite_path(url)
-        if read_only:
-            if path is None or not path.is_file():
-                raise StoreError(f"no store at {url_or_path}")
-            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-            engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(
-                uri, uri=True, timeout=120, check_same_thread=False), **kwargs)
-            event.listen(engine, "connect", _sqlite_on_connect_read_only)
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-            return engine
-        if path is not None:
-            prepare_sqlite_file(path)
-            url = url.set(database=str(path))
-            # several scans may share one store: wait for the writer instead of failing
-            kwargs.setdefault("connect_args", {"timeout": 120})
-        else:
-            # One shared connection, or every connection would see its own empty database.
-            kwargs.setdefault("poolclass", StaticPool)
-            kwargs.setdefault("connect_args", {"check_same_thread": False})
-        engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
-    else:
-        if url.drivername == "postgresql":
-            url = url.set(drivername="postgresql+psycopg")
-        kwargs.setdefault("pool_pre_ping", True)
+    @classmethod
+    def connect(cls, url_or_path: str | os.PathLike[str], *, read_only: bool = False) -> Database:
+        """Open the store; a new SQLite file is created (0600, folders 0700) unless `read_only`,
+        which opens an existing file without writing to it (no journal mode switched)."""
+        loc = parse_url(url_or_path)
+        if loc.dialect == "sqlite":
+            return cls(_connect_sqlite(loc, read_only), loc, read_only)
         try:
-            engine = create_engine(url, **kwargs)
+            import psycopg
         except ModuleNotFoundError as exc:  # the driver is an extra
             raise StoreError(f"the database driver {exc.name!r} is not installed; for PostgreSQL: "
                              "pip install 'nhiguard[postgres]'") from None
-    return engine
+        conn = psycopg.connect(**loc.params, autocommit=True)
+        if read_only:
+            conn.execute("SET default_transaction_read_only = on")
+        return cls(conn, loc, read_only)
+
+    # ------------------------------------------------------------------ statements
+
+    def sql(self, text: str) -> str:
+        """`text` in the driver's parameter style (psycopg takes %s, and % is literal)."""
+        if self.dialect == "sqlite":
+            return text
+        out = self._pg_sql.get(text)
+        if out is None:
+            out = self._pg_sql[text] = text.replace("%", "%%").replace("?", "%s")
+        return out
+
+    def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; returns the driver's cursor (iterate it for rows)."""
+        return self.raw.execute(self.sql(text), tuple(params))
+
+    def executemany(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self.dialect == "sqlite":
+            self.raw.executemany(text, rows)
+        else:
+            with self.raw.cursor() as cur:
+                cur.executemany(self.sql(text), rows)
+
+    def all(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.execute(text, params).fetchall())
+
+    def one(self, text: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self.execute(text, params).fetchone()
+
+    def scalar(self, text: str, params: Sequence[Any] = ()) -> Any:
+        row = self.one(text, params)
+        return None if row is None else row[0]
+
+    def column(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
+        return [r[0] for r in self.execute(text, params).fetchall()]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """One write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE),
+        waiting for it under the busy timeout: a deferred transaction that reads and then
+        writes cannot wait, which is what made scans sharing one store fail."""
+        if self._in_tx:
+            raise RuntimeError("transactions do not nest")
+        self._in_tx = True
+        try:
+            if self.dialect == "sqlite":
+                self.raw.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
+                try:
+                    yield self
+                except BaseException:
+                    self.raw.execute("ROLLBACK")
+                    raise
+                self.raw.execute("COMMIT")
+            else:
+                with self.raw.transaction():
+                    yield self
+        finally:
+            self._in_tx = False
+
+    def close(self) -> None:
+        self.raw.close()
+
+    # ------------------------------------------------------------------ values
+
+    def ts(self, value: datetime) -> Any:
+        """A UTC timestamp as this backend stores it (SQLite: UTC wall-clock text)."""
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if self.dialect == "sqlite":
+            return value.strftime(_SQLITE_TS)
+        return value
+
+    @staticmethod
+    def ts_out(value: Any) -> datetime | None:
+        """A stored timestamp as an aware UTC datetime."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @staticmethod
+    def json(value: Any) -> str:
+        """A JSON document as text; PostgreSQL parses it into JSONB on the way in."""
+        return json.dumps(value, ensure_ascii=False)
+
+    @staticmethod
+    def json_out(value: Any) -> Any:
+        """A stored JSON document (psycopg decodes JSONB itself; SQLite gives the text)."""
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+    @property
+    def shown(self) -> str:
+        return self.location.shown
 
 
-def _sqlite_on_connect_read_only(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.isolation_level = None  # transactions as in _sqlite_on_connect
-    cur = dbapi_conn.cursor()
+def _connect_sqlite(loc: StoreURL, read_only: bool) -> sqlite3.Connection:
+    path = loc.path
+    if read_only:
+        if path is None or not path.is_file():
+            raise StoreError(f"no store at {loc.shown}")
+        target, uri = f"file:{quote(str(path.resolve()))}?mode=ro", True
+    elif path is not None:
+        prepare_sqlite_file(path)
+        target, uri = str(path), False
+    elif loc.uri is not None:
+        target, uri = loc.uri, True
+    else:
+        target, uri = ":memory:", False
+    # isolation_level None: the module opens no transactions behind our back (it would do
+    # so only before DML, leaving DDL outside them); `transaction()` says BEGIN itself.
+    conn = sqlite3.connect(target, uri=uri, timeout=120, isolation_level=None,
+                           check_same_thread=False)
     try:
-        cur.execute("PRAGMA busy_timeout=120000")
-        cur.execute("PRAGMA query_only=ON")
-    finally:
-        cur.close()
+        _sqlite_pragmas(conn, read_only)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
-def insert(engine_or_dialect_name: Engine | str, table: Table) -> Any:
-    """The dialect's INSERT construct, which has `on_conflict_do_nothing` / `_do_update`.
-
-    SQLite (>= 3.24) and PostgreSQL share the ON CONFLICT syntax and SQLAlchemy gives both
-    the same API, so callers write one statement for both.
-    """
-    name = (
-        engine_or_dialect_name
-        if isinstance(engine_or_dialect_name, str)
-        else engine_or_dialect_name.dialect.name
-    )
-    # imported by name: an SQLite store never loads the PostgreSQL dialect, and vice versa
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    raise StoreError(f"unsupported store backend {name!r}")
+def placeholders(n: int) -> str:
+    """`?, ?, ...` for an IN list of n values."""
+    return ", ".join("?" * n)

@@ -1,8 +1,9 @@
 """Schema migrations: Alembic, configured in code so it runs from an installed wheel.
 
 The migration scripts live in the package (`store/migrations/`); no alembic.ini is read at
-run time. `upgrade(engine)` brings a store to the newest revision this nhiguard knows and
-does nothing (not even load the scripts' environment) when it is already there.
+run time. `ensure_current(db)` brings a store to the newest revision this nhiguard knows and
+does nothing (not even import SQLAlchemy) when it is already there; a new, empty store is
+created from `schema.py` and stamped at the head revision without Alembic.
 
 For developers, `store/alembic.ini` drives the `alembic` command line against a store, e.g.
 `alembic -c src/nhiguard/store/alembic.ini -x url=/tmp/dev.db revision --autogenerate -m "..."`.
@@ -13,39 +14,56 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import SQLAlchemyError
-
-from nhiguard.store.database import StoreError
-from nhiguard.store.schema import VERSION_TABLE
+from nhiguard.store.database import Database, StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+    from sqlalchemy import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest revision in migrations/versions/. Checked against Alembic by the tests; it lets
-# an up-to-date store open without importing Alembic at all (a third of start-up time).
+# an up-to-date store open without importing Alembic or SQLAlchemy at all.
 SCHEMA_HEAD = "0003"
+#: Name of Alembic's bookkeeping table; prefixed so a shared PostgreSQL database can hold
+#: other applications' Alembic histories side by side.
+VERSION_TABLE = "nhiguard_alembic_version"
 
 
-def _stored_revision(engine: Engine) -> str | None:
+def stored_revision(db: Database) -> str | None:
+    """The store's schema revision, or None where there is no nhiguard schema."""
     try:
-        with engine.connect() as conn:
-            return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
-    except SQLAlchemyError:
+        return db.scalar(f"SELECT version_num FROM {VERSION_TABLE}")
+    except Exception:  # noqa: BLE001 - no such table (each driver names it its own way)
+        if db.dialect == "postgresql" and not db.raw.autocommit:
+            db.raw.rollback()
         return None
 
 
-def require_current(engine: Engine) -> None:
+def require_current(db: Database) -> None:
     """Fail unless the store is at this nhiguard's schema (a read-only open cannot migrate)."""
-    found = _stored_revision(engine)
+    found = stored_revision(db)
     if found == SCHEMA_HEAD:
         return
     if found is None:
         raise StoreError("not an nhiguard store (no nhiguard schema in it)")
     raise StoreError(f"the store's schema is at revision {found!r}, this nhiguard's at "
                      f"{SCHEMA_HEAD!r}: run `nhiguard scan` with it once to migrate it")
+
+
+def ensure_current(db: Database) -> bool:
+    """Bring the store to SCHEMA_HEAD: create a new one, or migrate an older one with Alembic
+    (through its own SQLAlchemy connection). True if anything was done."""
+    if stored_revision(db) == SCHEMA_HEAD:
+        return False
+    from nhiguard.store.alchemy import engine_for
+
+    engine, dispose = engine_for(db)
+    try:
+        return upgrade(engine)
+    finally:
+        if dispose:
+            engine.dispose()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -118,6 +136,17 @@ def _create_at_head(engine: Engine) -> bool:
         conn.execute(meta.insert().values(key="created_at",
                                           value=datetime.now(UTC).isoformat(timespec="seconds")))
     return True
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+    except SQLAlchemyError:
+        return None
 
 
 def upgrade(engine: Engine) -> bool:

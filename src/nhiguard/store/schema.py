@@ -38,9 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-#: Name of Alembic's bookkeeping table; prefixed so a shared PostgreSQL database can hold
-#: other applications' Alembic histories side by side.
-VERSION_TABLE = "nhiguard_alembic_version"
+from nhiguard.store.migrate import VERSION_TABLE  # noqa: F401 - declared beside the revisions
 
 # Deterministic constraint names: Alembic's batch mode (SQLite ALTERs) needs names to find
 # constraints again, and PostgreSQL reports them in errors.

@@ -28,38 +28,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    Text,
-    and_,
-    bindparam,
-    delete,
-    func,
-    literal,
-    select,
-    type_coerce,
-    update,
-)
-
 import nhiguard
 from nhiguard.model import Finding, Location, Match, Rule, ScanError, ScanStats, Severity
 from nhiguard.store import migrate
 from nhiguard.store.bulk import BulkInsert
-from nhiguard.store.database import insert, make_engine
+from nhiguard.store.database import Database, placeholders
 from nhiguard.store.ids import canonical_json, finding_id, location_key
-from nhiguard.store.schema import (
-    findings,
-    git_walks,
-    locations,
-    matches,
-    meta,
-    scan_locations,
-    scanned_blobs,
-    scans,
-    walked_commits,
-)
 
 #: Triage statuses a finding can have; "open" is the default.
 STATUSES = ("open", "false_positive", "accepted", "revoked", "fixed")
@@ -213,15 +187,15 @@ class Store:
 
     def __init__(
         self,
-        engine: Engine,
+        db: Database,
         *,
         flush_rows: int = DEFAULT_FLUSH_ROWS,
         clock: Clock = _utcnow,
     ) -> None:
-        self.engine = engine
+        self.db = db
         self.flush_rows = max(1, flush_rows)
         self._clock = clock
-        self._dialect = engine.dialect.name
+        self._dialect = db.dialect
         self._bulk_inserts: dict[str, BulkInsert] = {}
         # scan id -> (started_at, started_at as the driver takes it)
         self._scan_started: dict[int, tuple[datetime, Any]] = {}
@@ -235,7 +209,7 @@ class Store:
         self._pending = 0
         self._written = 0  # rows flushed since the last ANALYZE (PostgreSQL)
         self._closed = False
-        self._read_only = False
+        self._read_only = db.read_only
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -251,41 +225,42 @@ class Store:
         """Open (creating if needed) a store and migrate it to the newest schema; with
         `read_only`, open an existing store of the current schema without writing to it.
 
-        `url_or_path` is an SQLite file path or an SQLAlchemy URL (sqlite:///...,
+        `url_or_path` is an SQLite file path or a URL (sqlite:///..., postgresql://...,
         postgresql+psycopg://...). A new SQLite file is created 0600 in a 0700 directory.
         """
-        engine = make_engine(url_or_path, read_only=read_only)
+        db = Database.connect(url_or_path, read_only=read_only)
         try:
             if read_only:
-                migrate.require_current(engine)
-            elif migrate.upgrade(engine):
-                with engine.begin() as conn:
-                    _upsert_meta(conn, engine.dialect.name, "migrated_by", nhiguard.__version__)
+                migrate.require_current(db)
+            elif migrate.ensure_current(db):
+                with db.transaction():
+                    _upsert_meta(db, "migrated_by", nhiguard.__version__)
         except BaseException:
-            engine.dispose()
+            db.close()
             raise
-        store = cls(engine, flush_rows=flush_rows, clock=clock)
-        store._read_only = read_only
-        return store
+        return cls(db, flush_rows=flush_rows, clock=clock)
 
     @property
     def url(self) -> str:
-        """The store's URL with any password masked, safe to show."""
-        return self.engine.url.render_as_string(hide_password=True)
+        """Where the store is, with any password masked, safe to show."""
+        return self.db.shown
+
+    @property
+    def dialect(self) -> str:
+        return self._dialect
 
     def close(self) -> None:
-        """Flush buffered records and release connections. Idempotent."""
+        """Flush buffered records and release the connection. Idempotent."""
         if self._closed:
             return
         try:
             self.flush()
             if self._dialect == "sqlite" and not self._read_only:
                 # Keeps the query planner's statistics fresh (SQLite's advice: on close).
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA optimize")
+                self.db.execute("PRAGMA optimize")
         finally:
             self._closed = True
-            self.engine.dispose()
+            self.db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -298,23 +273,15 @@ class Store:
     def begin_scan(self, targets: list[str], ruleset_hash: str, engine: str) -> int:
         """Record the start of a scan; returns its id."""
         started = self._clock()
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                scans.insert().values(
-                    started_at=started,
-                    targets=[_safe_text(t) for t in targets],
-                    ruleset_hash=ruleset_hash,
-                    engine=engine,
-                    bytes_scanned=0,
-                    blobs_scanned=0,
-                    blobs_seen=0,
-                    blobs_reused=0,
-                    errors=[],
-                )
-            )
-            pk = result.inserted_primary_key
-            assert pk is not None
-            scan_id = int(pk[0])
+        db = self.db
+        with db.transaction():
+            scan_id = int(db.scalar(
+                "INSERT INTO scans (started_at, targets, ruleset_hash, engine, bytes_scanned, "
+                "blobs_scanned, blobs_seen, blobs_reused, errors) "
+                "VALUES (?, ?, ?, ?, 0, 0, 0, 0, ?) RETURNING id",
+                (db.ts(started), db.json([_safe_text(t) for t in targets]), ruleset_hash,
+                 engine, "[]"),
+            ))
         self._remember_start(scan_id, started)
         return scan_id
 
@@ -324,48 +291,36 @@ class Store:
             {"path": _safe_text(e.path), "message": _safe_text(e.message), "kind": e.kind}
             for e in [*stats.errors, *stats.skipped]
         ]
-        with self.engine.begin() as conn:
-            self._flush(conn)
+        db = self.db
+        with db.transaction():
+            self._flush()
             if self._dialect == "postgresql" and self._written >= _ANALYZE_AFTER_ROWS:
                 # Fresh statistics before the queries that follow: right after a big load,
                 # autovacuum has not analysed yet and the planner would guess tiny tables.
-                for table in (findings, scanned_blobs, matches, locations, scan_locations):
-                    conn.exec_driver_sql(f"ANALYZE {table.name}")
+                for table in ("findings", "scanned_blobs", "matches", "locations", "scan_locations"):
+                    db.execute(f"ANALYZE {table}")
                 self._written = 0
-            row = conn.execute(
-                select(scans.c.ruleset_hash, scans.c.started_at).where(scans.c.id == scan_id)
-            ).one_or_none()
+            row = db.one("SELECT ruleset_hash, started_at FROM scans WHERE id = ?", (scan_id,))
             if row is None:
                 raise KeyError(f"no scan {scan_id}")
-            conn.execute(
-                update(scans)
-                .where(scans.c.id == scan_id)
-                .values(
-                    finished_at=self._clock(),
-                    bytes_scanned=stats.bytes_scanned,
-                    blobs_scanned=stats.blobs_scanned,
-                    blobs_seen=stats.blobs_seen,
-                    blobs_reused=stats.blobs_reused,
-                    errors=errors,
-                )
+            ruleset_hash, started_at = row
+            db.execute(
+                "UPDATE scans SET finished_at = ?, bytes_scanned = ?, blobs_scanned = ?, "
+                "blobs_seen = ?, blobs_reused = ?, errors = ? WHERE id = ?",
+                (db.ts(self._clock()), stats.bytes_scanned, stats.blobs_scanned, stats.blobs_seen,
+                 stats.blobs_reused, db.json(errors), scan_id),
             )
             # Findings seen only in blobs reused from earlier scans were not upserted by
             # record_blob; this scan saw them too.
-            seen = select(matches.c.finding_id).where(
-                matches.c.ruleset_hash == row.ruleset_hash,
-                _seen_in_scan(matches.c.blob_id, scan_id),
-            )
-            conn.execute(
-                update(findings)
-                .where(
-                    findings.c.id.in_(seen),
-                    (findings.c.last_scan_id.is_(None)) | (findings.c.last_scan_id < scan_id),
-                )
-                .values(last_seen=row.started_at, last_scan_id=scan_id)
+            db.execute(
+                "UPDATE findings SET last_seen = ?, last_scan_id = ? "
+                "WHERE id IN (SELECT m.finding_id FROM matches m WHERE m.ruleset_hash = ? AND "
+                + _SEEN_IN_SCAN + ") AND (last_scan_id IS NULL OR last_scan_id < ?)",
+                (started_at, scan_id, ruleset_hash, scan_id, scan_id),
             )
 
     def _remember_start(self, scan_id: int, started: datetime) -> tuple[datetime, Any]:
-        entry = (started, self._bulk("scanned_blobs").to_db("scanned_at", started))
+        entry = (started, self.db.ts(started))
         self._scan_started[scan_id] = entry
         return entry
 
@@ -373,10 +328,7 @@ class Store:
         entry = self._scan_started.get(scan_id)
         if entry is not None:
             return entry
-        with self.engine.connect() as conn:
-            started = conn.execute(
-                select(scans.c.started_at).where(scans.c.id == scan_id)
-            ).scalar_one_or_none()
+        started = Database.ts_out(self.db.scalar("SELECT started_at FROM scans WHERE id = ?", (scan_id,)))
         if started is None:
             raise KeyError(f"no scan {scan_id}")
         return self._remember_start(scan_id, started)
@@ -388,15 +340,10 @@ class Store:
         wanted = list(dict.fromkeys(blob_ids))
         found = {b for b in wanted if (b, ruleset_hash) in self._blobs}
         rest = [b for b in wanted if b not in found]
-        if not rest:
-            return found
-        stmt = select(scanned_blobs.c.blob_id).where(
-            scanned_blobs.c.ruleset_hash == ruleset_hash,
-            scanned_blobs.c.blob_id.in_(bindparam("ids", expanding=True)),
-        )
-        with self.engine.connect() as conn:
-            for chunk in _chunks(rest):
-                found.update(conn.execute(stmt, {"ids": list(chunk)}).scalars())
+        for chunk in _chunks(rest):
+            found.update(self.db.column(
+                f"SELECT blob_id FROM scanned_blobs WHERE ruleset_hash = ? "
+                f"AND blob_id IN ({placeholders(len(chunk))})", (ruleset_hash, *chunk)))
         return found
 
     def blobs_with_matches(self, ruleset_hash: str, blob_ids: Iterable[str]) -> set[str]:
@@ -404,28 +351,16 @@ class Store:
         wanted = list(dict.fromkeys(blob_ids))
         found = {b for b in wanted if self._matches.get((b, ruleset_hash))}
         rest = [b for b in wanted if b not in found and (b, ruleset_hash) not in self._blobs]
-        if not rest:
-            return found
-        stmt = (
-            select(matches.c.blob_id)
-            .where(
-                matches.c.ruleset_hash == ruleset_hash,
-                matches.c.blob_id.in_(bindparam("ids", expanding=True)),
-            )
-            .distinct()
-        )
-        with self.engine.connect() as conn:
-            for chunk in _chunks(rest):
-                found.update(conn.execute(stmt, {"ids": list(chunk)}).scalars())
+        for chunk in _chunks(rest):
+            found.update(self.db.column(
+                f"SELECT DISTINCT blob_id FROM matches WHERE ruleset_hash = ? "
+                f"AND blob_id IN ({placeholders(len(chunk))})", (ruleset_hash, *chunk)))
         return found
 
     def walked_commits(self, repo_key: str) -> frozenset[str]:
         """Commits of a repository walked by earlier scans."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(walked_commits.c.commit_sha).where(walked_commits.c.repo_key == repo_key)
-            ).scalars()
-            return frozenset(rows)
+        return frozenset(self.db.column(
+            "SELECT commit_sha FROM walked_commits WHERE repo_key = ?", (repo_key,)))
 
     # ------------------------------------------------------------------ recording
 
@@ -523,31 +458,28 @@ class Store:
 
     def git_walk(self, walk_key: str) -> tuple[int | None, dict[str, str]] | None:
         """(scan id, ref tips) of the last whole-history walk under `walk_key`, or None."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(git_walks.c.scan_id, git_walks.c.tips).where(git_walks.c.walk_key == walk_key)
-            ).one_or_none()
+        row = self.db.one("SELECT scan_id, tips FROM git_walks WHERE walk_key = ?", (walk_key,))
         if row is None:
             return None
-        tips = json.loads(row.tips) if isinstance(row.tips, str) else row.tips
-        return row.scan_id, {str(k): str(v) for k, v in (tips or {}).items()}
+        tips = Database.json_out(row[1])
+        return row[0], {str(k): str(v) for k, v in (tips or {}).items()}
 
     def record_git_walk(self, walk_key: str, scan_id: int, tips: Mapping[str, str],
                         commits: Iterable[str]) -> None:
         """Remember a whole-history walk: its newly walked commits and, replacing the previous
         walk, its scan and ref tips. One transaction, after the scan's records are flushed, so
         nothing is marked walked while what was found under it is only in memory."""
-        bulk = self._bulk("walked_commits")
-        now = self._clock()
-        rows = [(walk_key, c, bulk.to_db("walked_at", now)) for c in dict.fromkeys(commits)]
-        with self.engine.begin() as conn:
-            self._flush(conn)
-            bulk.execute(conn, rows)
-            values = {"scan_id": scan_id, "tips": _safe_json(dict(tips)), "walked_at": now}
-            conn.execute(
-                insert(self._dialect, git_walks)
-                .values(walk_key=walk_key, **values)
-                .on_conflict_do_update(index_elements=[git_walks.c.walk_key], set_=values)
+        db = self.db
+        now = db.ts(self._clock())
+        rows = [(walk_key, c, now) for c in dict.fromkeys(commits)]
+        with db.transaction():
+            self._flush()
+            self._bulk("walked_commits").execute(rows)
+            db.execute(
+                "INSERT INTO git_walks (walk_key, scan_id, tips, walked_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (walk_key) DO UPDATE SET scan_id = excluded.scan_id, "
+                "tips = excluded.tips, walked_at = excluded.walked_at",
+                (walk_key, scan_id, db.json(_safe_json(dict(tips))), now),
             )
 
     def carry_forward_git_locations(
@@ -562,31 +494,27 @@ class Store:
         accepts (after a history rewrite). Staged blobs and unreachable objects are never
         carried: they are found again by every scan that looks for them. Returns the number
         of places carried."""
-        sl, loc = scan_locations, locations
-        candidates = (
-            select(sl.c.blob_id, sl.c.loc_key, loc.c.commit_sha, loc.c.fields)
-            .select_from(sl.join(loc, sl.c.loc_key == loc.c.loc_key))
-            .where(
-                sl.c.scan_id == from_scan,
-                loc.c.target == _safe_text(target),
-                loc.c.source == "git",
-                loc.c.commit_sha.is_not(None),
-            )
-        )
-        with self.engine.begin() as conn:
-            self._flush(conn)
-            have = set(conn.execute(select(sl.c.loc_key).where(sl.c.scan_id == scan_id)).scalars())
+        db = self.db
+        with db.transaction():
+            self._flush()
+            have = set(db.column("SELECT loc_key FROM scan_locations WHERE scan_id = ?", (scan_id,)))
             rows = []
-            for blob_id, loc_key, commit, fields in conn.execute(candidates):
+            for blob_id, loc_key, commit, fields in db.execute(
+                "SELECT sl.blob_id, sl.loc_key, loc.commit_sha, loc.fields "
+                "FROM scan_locations sl JOIN locations loc ON sl.loc_key = loc.loc_key "
+                "WHERE sl.scan_id = ? AND loc.target = ? AND loc.source = 'git' "
+                "AND loc.commit_sha IS NOT NULL",
+                (from_scan, _safe_text(target)),
+            ):
                 if loc_key in have:
                     continue
-                doc = json.loads(fields) if isinstance(fields, str) else fields
+                doc = Database.json_out(fields)
                 if doc.get("staged") or doc.get("reachable") is False:
                     continue
                 if reachable is not None and not reachable(commit):
                     continue
                 rows.append((scan_id, blob_id, loc_key))
-            self._bulk("scan_locations").execute(conn, rows)
+            self._bulk("scan_locations").execute(rows)
         self._written += len(rows)
         return len(rows)
 
@@ -595,31 +523,32 @@ class Store:
     def flush(self) -> None:
         """Write buffered records in one transaction."""
         if self._blobs or self._findings or self._sightings:
-            with self.engine.begin() as conn:
-                self._flush(conn)
+            with self.db.transaction():
+                self._flush()
 
     def _bulk(self, name: str) -> BulkInsert:
-        """The compiled bulk INSERT for one of the writer's tables (built once per Store)."""
+        """The bulk INSERT for one of the writer's tables (built once per Store)."""
         bulk = self._bulk_inserts.get(name)
         if bulk is None:
-            table, on_conflict = _BULK_TABLES[name]
-            bulk = BulkInsert(self.engine.dialect, table, _COLUMNS[name], on_conflict)
+            keys, update = _CONFLICTS[name]
+            bulk = BulkInsert(self.db, name, _COLUMNS[name], keys, update)
             self._bulk_inserts[name] = bulk
         return bulk
 
-    def _flush(self, conn: Connection) -> None:
+    def _flush(self) -> None:
+        """Write the buffers; the caller holds the transaction."""
         if not (self._blobs or self._findings or self._sightings):
             return
         if self._findings:
-            self._bulk("findings").execute(conn, list(self._findings.values()))
+            self._bulk("findings").execute(list(self._findings.values()))
         if self._blobs:
-            self._forget_old_matches(conn)
-            self._bulk("scanned_blobs").execute(conn, list(self._blobs.values()))
+            self._forget_old_matches()
+            self._bulk("scanned_blobs").execute(list(self._blobs.values()))
             match_rows = [r for rows in self._matches.values() for r in rows]
-            self._bulk("matches").execute(conn, match_rows)
+            self._bulk("matches").execute(match_rows)
         if self._sightings:
-            self._bulk("locations").execute(conn, list(self._places.values()))
-            self._bulk("scan_locations").execute(conn, list(self._sightings.values()))
+            self._bulk("locations").execute(list(self._places.values()))
+            self._bulk("scan_locations").execute(list(self._sightings.values()))
         self._written += self._pending
         self._blobs.clear()
         self._matches.clear()
@@ -628,31 +557,21 @@ class Store:
         self._sightings.clear()
         self._pending = 0
 
-    def _forget_old_matches(self, conn: Connection) -> None:
+    def _forget_old_matches(self) -> None:
         """A blob matched again under the same ruleset (a forced rescan): its new matches
         replace the old ones."""
         by_ruleset: dict[str, list[str]] = defaultdict(list)
         for blob_id, rh in self._blobs:
             by_ruleset[rh].append(blob_id)
-        probe = select(scanned_blobs.c.blob_id).where(
-            scanned_blobs.c.ruleset_hash == bindparam("rh"),
-            scanned_blobs.c.blob_id.in_(bindparam("ids", expanding=True)),
-        )
-        redo: list[dict[str, str]] = []
+        redo: list[tuple[str, str]] = []
         for rh, ids in by_ruleset.items():
             for chunk in _chunks(ids):
-                for b in conn.execute(probe, {"rh": rh, "ids": list(chunk)}).scalars():
-                    redo.append({"b": b, "rh": rh})
-        if redo:
-            conn.execute(
-                delete(matches).where(
-                    and_(
-                        matches.c.blob_id == bindparam("b"),
-                        matches.c.ruleset_hash == bindparam("rh"),
-                    )
-                ),
-                redo,
-            )
+                for b in self.db.column(
+                    f"SELECT blob_id FROM scanned_blobs WHERE ruleset_hash = ? "
+                    f"AND blob_id IN ({placeholders(len(chunk))})", (rh, *chunk)
+                ):
+                    redo.append((b, rh))
+        self.db.executemany("DELETE FROM matches WHERE blob_id = ? AND ruleset_hash = ?", redo)
 
     # ------------------------------------------------------------------ queries
 
@@ -667,58 +586,38 @@ class Store:
         when the rule is gone; status and first_seen from the findings table.
         """
         self.flush()
-        m, f, loc, sl = matches, findings, locations, scan_locations
+        db = self.db
         # Driven by the matches, not by the scan's places: a scan sees many blobs, few of
         # which have matches.
-        with self.engine.connect() as conn:
-            match_rows = conn.execute(
-                select(
-                    m.c.blob_id,
-                    m.c.finding_id,
-                    m.c.fingerprint,
-                    m.c.line,
-                    m.c.col,
-                    m.c.decoded,
-                    # As text on SQLite, so the common "[]" needs no JSON decoding.
-                    type_coerce(m.c.pair_fingerprints, Text),
-                    f.c.rule_id,
-                    f.c.rule_name,
-                    f.c.kind,
-                    f.c.provider,
-                    f.c.severity,
-                    f.c.preview,
-                    f.c.status,
-                    f.c.first_seen,
-                )
-                .select_from(m.join(f, f.c.id == m.c.finding_id))
-                .where(m.c.ruleset_hash == ruleset_hash, _seen_in_scan(m.c.blob_id, scan_id))
-            ).all()
-            blob_ids = list(dict.fromkeys(r[0] for r in match_rows))
-            places: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            base = select(sl.c.blob_id, loc.c.fields).select_from(
-                sl.join(loc, loc.c.loc_key == sl.c.loc_key)
-            )
-            if len(blob_ids) <= _FEW_BLOBS:
-                # The usual case: few blobs with matches, looked up by key.
-                stmt = base.where(
-                    sl.c.scan_id == scan_id, sl.c.blob_id.in_(bindparam("ids", expanding=True))
-                )
-                for chunk in _chunks(blob_ids):
-                    for blob_id, fields in conn.execute(stmt, {"ids": list(chunk)}):
-                        places[blob_id].append(fields)
-            else:
-                # Many: one pass over the scan's places lets the database join in bulk.
-                has_match = (
-                    select(literal(1))
-                    .select_from(m)
-                    .where(m.c.blob_id == sl.c.blob_id, m.c.ruleset_hash == ruleset_hash)
-                    .exists()
-                )
-                for blob_id, fields in conn.execute(base.where(sl.c.scan_id == scan_id, has_match)):
-                    places[blob_id].append(fields)
+        match_rows = db.all(
+            "SELECT m.blob_id, m.finding_id, m.fingerprint, m.line, m.col, m.decoded, "
+            "m.pair_fingerprints, f.rule_id, f.rule_name, f.kind, f.provider, f.severity, "
+            "f.preview, f.status, f.first_seen "
+            "FROM matches m JOIN findings f ON f.id = m.finding_id "
+            "WHERE m.ruleset_hash = ? AND " + _SEEN_IN_SCAN,
+            (ruleset_hash, scan_id),
+        )
+        blob_ids = list(dict.fromkeys(r[0] for r in match_rows))
+        places: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        base = ("SELECT sl.blob_id, loc.fields FROM scan_locations sl "
+                "JOIN locations loc ON loc.loc_key = sl.loc_key WHERE sl.scan_id = ? AND ")
+        if len(blob_ids) <= _FEW_BLOBS:
+            # The usual case: few blobs with matches, looked up by key.
+            for chunk in _chunks(blob_ids):
+                for blob_id, fields in db.execute(
+                    base + f"sl.blob_id IN ({placeholders(len(chunk))})", (scan_id, *chunk)
+                ):
+                    places[blob_id].append(Database.json_out(fields))
+        else:
+            # Many: one pass over the scan's places lets the database join in bulk.
+            for blob_id, fields in db.execute(
+                base + "EXISTS (SELECT 1 FROM matches m WHERE m.blob_id = sl.blob_id "
+                "AND m.ruleset_hash = ?)", (scan_id, ruleset_hash)
+            ):
+                places[blob_id].append(Database.json_out(fields))
 
         by_fp: dict[tuple[str, str], set[str]] = defaultdict(set)
-        by_finding: dict[str, list[tuple[str, int, int, Any]]] = defaultdict(list)
+        by_finding: dict[str, list[tuple[str, int, int, Any, Any]]] = defaultdict(list)
         finding_rows: dict[str, tuple[Any, ...]] = {}
         for blob_id, fid, fprint, line, col, decoded, pairs, *frow in match_rows:
             if isinstance(pairs, str):  # PostgreSQL's driver decodes JSONB itself
@@ -728,7 +627,7 @@ class Store:
             if fid not in finding_rows:
                 finding_rows[fid] = (fid, *frow[:5], fprint, *frow[5:])
 
-        seen_iso: dict[datetime, str | None] = {}
+        seen_iso: dict[Any, str | None] = {}
         out: list[Finding] = []
         no_places: list[dict[str, Any]] = []
         for (
@@ -761,7 +660,7 @@ class Store:
                     paired.update(by_fp.get((blob_id, pfp), ()))
             paired.discard(fid)
             if first not in seen_iso:
-                seen_iso[first] = iso(first)
+                seen_iso[first] = iso(Database.ts_out(first))
             rule = rules.get(rule_id)
             out.append(
                 Finding(
@@ -784,63 +683,65 @@ class Store:
 
     def latest_scan_id(self) -> int | None:
         """The most recent finished scan, for `nhiguard report`."""
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(func.max(scans.c.id)).where(scans.c.finished_at.is_not(None))
-            ).scalar()
+        return self.db.scalar("SELECT max(id) FROM scans WHERE finished_at IS NOT NULL")
 
     def scan_ruleset(self, scan_id: int) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(scans.c.ruleset_hash).where(scans.c.id == scan_id)
-            ).scalar()
+        return self.db.scalar("SELECT ruleset_hash FROM scans WHERE id = ?", (scan_id,))
 
     def scan_stats(self, scan_id: int) -> ScanStats | None:
         """The counters and errors a finished scan recorded."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(scans).where(scans.c.id == scan_id)).one_or_none()
+        row = self.db.one(
+            "SELECT targets, bytes_scanned, blobs_scanned, blobs_seen, blobs_reused, errors, "
+            "started_at, finished_at, engine FROM scans WHERE id = ?", (scan_id,))
         if row is None:
             return None
-        problems = [ScanError(e["path"], e["message"], e.get("kind", "error")) for e in row.errors or []]
-        duration = (row.finished_at - row.started_at).total_seconds() if row.finished_at else 0.0
+        targets, nbytes, scanned, seen, reused, errors, started_at, finished_at, engine = row
+        started, finished = Database.ts_out(started_at), Database.ts_out(finished_at)
+        problems = [ScanError(e["path"], e["message"], e.get("kind", "error"))
+                    for e in Database.json_out(errors) or []]
+        duration = (finished - started).total_seconds() if finished and started else 0.0
         return ScanStats(
-            targets=list(row.targets or []),
-            bytes_scanned=row.bytes_scanned,
-            blobs_scanned=row.blobs_scanned,
-            blobs_seen=row.blobs_seen,
-            blobs_reused=row.blobs_reused,
+            targets=list(Database.json_out(targets) or []),
+            bytes_scanned=nbytes,
+            blobs_scanned=scanned,
+            blobs_seen=seen,
+            blobs_reused=reused,
             errors=[p for p in problems if p.kind != "skipped"],
             skipped=[p for p in problems if p.kind == "skipped"],
-            started_at=iso(row.started_at) or "",
-            finished_at=iso(row.finished_at) or "",
+            started_at=iso(started) or "",
+            finished_at=iso(finished) or "",
             duration_s=round(duration, 3),
-            engine=row.engine,
+            engine=engine,
         )
 
     def get_finding(self, finding_id: str) -> FindingRecord | None:
         """The stored row of one finding, or None."""
         self.flush()
-        with self.engine.connect() as conn:
-            row = conn.execute(select(findings).where(findings.c.id == finding_id)).one_or_none()
+        row = self.db.one(
+            "SELECT id, rule_id, rule_name, kind, provider, severity, fingerprint, preview, "
+            "first_seen, last_seen, first_scan_id, last_scan_id, status, status_by, status_at, "
+            "status_reason FROM findings WHERE id = ?", (finding_id,))
         if row is None:
             return None
+        (fid, rule_id, rule_name, kind, provider, severity, fprint, prev, first_seen, last_seen,
+         first_scan, last_scan, status, status_by, status_at, status_reason) = row
         return FindingRecord(
-            id=row.id,
-            rule_id=row.rule_id,
-            rule_name=row.rule_name,
-            kind=row.kind,
-            provider=row.provider,
-            severity=_severity(row.severity),
-            fingerprint=row.fingerprint,
-            preview=row.preview,
-            first_seen=iso(row.first_seen) or "",
-            last_seen=iso(row.last_seen) or "",
-            first_scan_id=row.first_scan_id,
-            last_scan_id=row.last_scan_id,
-            status=row.status,
-            status_by=row.status_by,
-            status_at=iso(row.status_at),
-            status_reason=row.status_reason,
+            id=fid,
+            rule_id=rule_id,
+            rule_name=rule_name,
+            kind=kind,
+            provider=provider,
+            severity=_severity(severity),
+            fingerprint=fprint,
+            preview=prev,
+            first_seen=iso(Database.ts_out(first_seen)) or "",
+            last_seen=iso(Database.ts_out(last_seen)) or "",
+            first_scan_id=first_scan,
+            last_scan_id=last_scan,
+            status=status,
+            status_by=status_by,
+            status_at=iso(Database.ts_out(status_at)),
+            status_reason=status_reason,
         )
 
     def set_status(
@@ -851,95 +752,49 @@ class Store:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
         self.flush()
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(findings)
-                .where(findings.c.id == finding_id)
-                .values(
-                    status=status,
-                    status_by=None if by is None else _safe_text(by),
-                    status_at=self._clock(),
-                    status_reason=None if reason is None else _safe_text(reason),
-                )
+        db = self.db
+        with db.transaction():
+            cur = db.execute(
+                "UPDATE findings SET status = ?, status_by = ?, status_at = ?, status_reason = ? "
+                "WHERE id = ?",
+                (status, None if by is None else _safe_text(by), db.ts(self._clock()),
+                 None if reason is None else _safe_text(reason), finding_id),
             )
-            if result.rowcount == 0:
+            if cur.rowcount == 0:
                 raise KeyError(f"no finding {finding_id}")
 
     def meta(self) -> dict[str, str]:
         """The store's facts (created_at, migrated_by, ...)."""
-        with self.engine.connect() as conn:
-            return {k: v for k, v in conn.execute(select(meta.c.key, meta.c.value))}
+        return dict(self.db.all("SELECT key, value FROM meta"))
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for diagnostics and tests)."""
-        t = {
-            t.name: t
-            for t in (
-                scans,
-                scanned_blobs,
-                matches,
-                findings,
-                locations,
-                scan_locations,
-                walked_commits,
-                meta,
-            )
-        }[table]
+        if table not in _TABLES:
+            raise KeyError(table)
         self.flush()
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+        return int(self.db.scalar(f"SELECT count(*) FROM {table}"))
 
 
-def _upsert_findings(ins: Any) -> Any:
-    return ins.on_conflict_do_update(
-        index_elements=[findings.c.id],
-        set_={
-            # Rule facts follow the rule; triage and first_seen stay as they were.
-            "rule_name": ins.excluded.rule_name,
-            "kind": ins.excluded.kind,
-            "provider": ins.excluded.provider,
-            "severity": ins.excluded.severity,
-            "preview": ins.excluded.preview,
-            "last_seen": ins.excluded.last_seen,
-            "last_scan_id": ins.excluded.last_scan_id,
-        },
-    )
+_TABLES = frozenset({"scans", "scanned_blobs", "matches", "findings", "locations",
+                     "scan_locations", "walked_commits", "git_walks", "meta"})
 
-
-def _upsert_scanned_blobs(ins: Any) -> Any:
-    return ins.on_conflict_do_update(
-        index_elements=[scanned_blobs.c.blob_id, scanned_blobs.c.ruleset_hash],
-        set_={
-            "size": ins.excluded.size,
-            "scanned_at": ins.excluded.scanned_at,
-            "scan_id": ins.excluded.scan_id,
-        },
-    )
-
-
-def _ignore_existing(ins: Any) -> Any:
-    return ins.on_conflict_do_nothing()
-
-
-_BULK_TABLES: dict[str, tuple[Table, Callable[[Any], Any]]] = {
-    "findings": (findings, _upsert_findings),
-    "scanned_blobs": (scanned_blobs, _upsert_scanned_blobs),
-    "matches": (matches, _ignore_existing),
-    "locations": (locations, _ignore_existing),
-    "scan_locations": (scan_locations, _ignore_existing),
-    "walked_commits": (walked_commits, _ignore_existing),
+# Per bulk table: the conflict key, and the columns a conflicting row updates (none: the
+# existing row stays).
+_CONFLICTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # Rule facts follow the rule; triage and first_seen stay as they were.
+    "findings": (("id",), ("rule_name", "kind", "provider", "severity", "preview", "last_seen",
+                           "last_scan_id")),
+    "scanned_blobs": (("blob_id", "ruleset_hash"), ("size", "scanned_at", "scan_id")),
+    "matches": ((), ()),
+    "locations": ((), ()),
+    "scan_locations": ((), ()),
+    "walked_commits": ((), ()),
 }
 
-
-def _seen_in_scan(blob_id: Any, scan_id: int) -> Any:
-    """EXISTS: the blob `blob_id` (a correlated column) was seen in the scan: one lookup in
-    the scan_locations primary key (scan_id, blob_id, ...)."""
-    return (
-        select(literal(1))
-        .select_from(scan_locations)
-        .where(scan_locations.c.scan_id == scan_id, scan_locations.c.blob_id == blob_id)
-        .exists()
-    )
+# EXISTS: the blob of the correlated match `m` was seen in the scan (the second parameter):
+# one lookup in the scan_locations primary key (scan_id, blob_id, ...).
+_SEEN_IN_SCAN = ("EXISTS (SELECT 1 FROM scan_locations sl WHERE sl.scan_id = ? "
+                 "AND sl.blob_id = m.blob_id)")
 
 
 def _location_order(loc: Location) -> tuple[Any, ...]:
@@ -965,6 +820,6 @@ def _finding_order(f: Finding) -> tuple[Any, ...]:
     )
 
 
-def _upsert_meta(conn: Connection, dialect: str, key: str, value: str) -> None:
-    ins = insert(dialect, meta).values(key=key, value=value)
-    conn.execute(ins.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": value}))
+def _upsert_meta(db: Database, key: str, value: str) -> None:
+    db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))

@@ -13,7 +13,8 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
-from nhiguard.store.database import make_engine, to_url
+from nhiguard.store.alchemy import make_engine
+from nhiguard.store.database import parse_url
 from nhiguard.store.schema import VERSION_TABLE, metadata
 
 config = context.config
@@ -56,7 +57,7 @@ def _run_with(connection: Connection) -> None:
 
 
 def run_migrations_offline() -> None:
-    _configure(url=to_url(_url()), literal_binds=True, dialect_opts={"paramstyle": "named"})
+    _configure(url=parse_url(_url()).sqlalchemy_url(), literal_binds=True, dialect_opts={"paramstyle": "named"})
     with context.begin_transaction():
         context.run_migrations()
 

@@ -275,12 +275,21 @@ def _imported_opening(path: Path) -> set[str]:
     return set(out.stdout.split())
 
 
-def test_opening_a_store_imports_no_sqlalchemy_unless_it_creates_or_migrates(tmp_path: Path) -> None:
-    """SQLAlchemy's import costs as much as a whole rescan: only schema work may need it."""
+def test_opening_a_store_imports_no_sqlalchemy_unless_it_migrates(tmp_path: Path) -> None:
+    """SQLAlchemy's import costs as much as a whole rescan: only migrations may need it."""
     new = _imported_opening(tmp_path / "n.db")
-    assert "sqlalchemy" in new and "alembic" not in new  # created from schema.py
+    assert "sqlalchemy" not in new and "alembic" not in new  # created from store/ddl/
     existing = _imported_opening(tmp_path / "n.db")
     assert "sqlalchemy" not in existing and "alembic" not in existing
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_the_shipped_ddl_is_what_schema_py_renders(dialect: str) -> None:
+    """A new store is created from store/ddl/<dialect>.sql; after a change to schema.py,
+    `python -m nhiguard.store.alchemy` writes the files again."""
+    from nhiguard.store.alchemy import ddl_path, render_ddl
+
+    assert ddl_path(dialect).read_text(encoding="utf-8") == render_ddl(dialect)
 
 
 def test_every_table_and_column_has_a_comment() -> None:

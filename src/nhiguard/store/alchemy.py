@@ -66,3 +66,57 @@ def make_engine(url_or_path: str | os.PathLike[str], **kwargs: Any) -> Engine:
     except ModuleNotFoundError as exc:  # the driver is an extra
         raise StoreError(f"the database driver {exc.name!r} is not installed; for PostgreSQL: "
                          "pip install 'nhiguard[postgres]'") from None
+
+
+def version_table() -> Any:
+    """Alembic's bookkeeping table, declared as Alembic itself creates it."""
+    from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table
+
+    from nhiguard.store.migrate import VERSION_TABLE
+
+    return Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
+
+
+def render_ddl(dialect: str) -> str:
+    """The statements `metadata.create_all` runs on an empty database of `dialect`, and the
+    version table's, as SQL text: what `store/ddl/<dialect>.sql` holds (a test keeps the two
+    equal; `python -m nhiguard.store.alchemy` writes the files again after a schema change)."""
+    from sqlalchemy import create_mock_engine
+
+    from nhiguard.store.schema import metadata
+
+    statements: list[str] = []
+
+    def executor(sql: Any, *_: Any, **__: Any) -> None:
+        statements.append(str(sql.compile(dialect=engine.dialect)).strip())
+
+    url = "sqlite://" if dialect == "sqlite" else "postgresql+psycopg://"
+    engine = create_mock_engine(url, executor)
+    metadata.create_all(engine, checkfirst=False)
+    version_table().create(engine, checkfirst=False)
+    # a table's indexes come from a set, in an order that changes from run to run
+    ordered: list[str] = []
+    for s in statements:
+        j = len(ordered)
+        if s.startswith("CREATE INDEX"):
+            while j > 0 and ordered[j - 1].startswith("CREATE INDEX") and ordered[j - 1] > s:
+                j -= 1
+        ordered.insert(j, s)
+    return "".join(f"{s};\n\n" for s in ordered)
+
+
+def ddl_path(dialect: str) -> Any:
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "ddl" / f"{dialect}.sql"
+
+
+if __name__ == "__main__":
+    for name in ("sqlite", "postgresql"):
+        ddl_path(name).write_text(render_ddl(name), encoding="utf-8")
+        print(f"wrote {ddl_path(name)}")

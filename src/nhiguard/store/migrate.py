@@ -54,8 +54,11 @@ def require_current(db: Database) -> None:
 def ensure_current(db: Database) -> bool:
     """Bring the store to SCHEMA_HEAD: create a new one, or migrate an older one with Alembic
     (through its own SQLAlchemy connection). True if anything was done."""
-    if stored_revision(db) == SCHEMA_HEAD:
+    found = stored_revision(db)
+    if found == SCHEMA_HEAD:
         return False
+    if found is None and create_at_head(db):
+        return True
     from nhiguard.store.alchemy import engine_for
 
     engine, dispose = engine_for(db)
@@ -105,36 +108,35 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
         return False
 
 
-def _create_at_head(engine: Engine) -> bool:
-    """Create a new, empty store's schema straight from `schema.metadata` and stamp it at
-    SCHEMA_HEAD; False (nothing done) when the database already holds nhiguard tables.
+def _table_names(db: Database) -> set[str]:
+    if db.dialect == "sqlite":
+        return set(db.column("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    return set(db.column("SELECT table_name FROM information_schema.tables "
+                         "WHERE table_schema = current_schema()"))
 
-    Replaying every migration on an empty database gives the same schema (the tests compare
-    the two) but needs Alembic, whose import and revision scripts cost more than the rest of
-    a small scan's start-up. Existing stores still go through Alembic."""
+
+def create_at_head(db: Database) -> bool:
+    """Create a new, empty store's schema and stamp it at SCHEMA_HEAD; False (nothing done)
+    when the database already holds nhiguard tables.
+
+    The statements are those `schema.metadata.create_all` runs, kept as SQL text in
+    `store/ddl/<dialect>.sql` (a test checks they are still what SQLAlchemy renders, and that
+    the result equals replaying every migration), so a new store needs neither SQLAlchemy
+    nor Alembic, whose imports cost more than the rest of a small scan's start-up."""
     from datetime import UTC, datetime
 
-    from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, inspect
-
-    from nhiguard.store.schema import meta, metadata
-
-    version = Table(
-        VERSION_TABLE,
-        MetaData(),
-        Column("version_num", String(32), nullable=False),
-        PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),  # as Alembic names it
-    )
-    ours = {t.name for t in metadata.sorted_tables} | {VERSION_TABLE}
+    ddl = (Path(__file__).resolve().parent / "ddl" / f"{db.dialect}.sql").read_text(encoding="utf-8")
+    statements = [s for s in ddl.split(";\n\n") if s.strip()]
     # the check runs inside the write transaction (BEGIN IMMEDIATE on SQLite), so two scans
     # creating one new store take turns and the second finds the first's tables
-    with engine.begin() as conn:
-        if ours & set(inspect(conn).get_table_names()):
+    with db.transaction():
+        if {VERSION_TABLE, "scans", "meta"} & _table_names(db):
             return False
-        metadata.create_all(conn)
-        version.create(conn)
-        conn.execute(version.insert().values(version_num=SCHEMA_HEAD))
-        conn.execute(meta.insert().values(key="created_at",
-                                          value=datetime.now(UTC).isoformat(timespec="seconds")))
+        for statement in statements:
+            db.raw.execute(statement)  # DDL text as SQLAlchemy rendered it: no parameters
+        db.execute(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (?)", (SCHEMA_HEAD,))
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                   ("created_at", datetime.now(UTC).isoformat(timespec="seconds")))
     return True
 
 
@@ -154,8 +156,6 @@ def upgrade(engine: Engine) -> bool:
     found = _stored_revision(engine)
     if found == SCHEMA_HEAD:
         return False
-    if found is None and _create_at_head(engine):
-        return True
     from alembic import command
     from alembic.script import ScriptDirectory
 

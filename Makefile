@@ -39,6 +39,7 @@ test: $(VENV)/.test-installed  ## install test dependencies, start services, run
 bench: install bytecode  ## benchmarks against peer scanners (installed into bench/.peers)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/credbench.py
+	$(BIN)/python bench/findings.py
 
 lint:
 	$(BIN)/ruff check src tests

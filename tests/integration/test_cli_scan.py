@@ -311,8 +311,36 @@ def test_walk_with_errors_is_retried_on_rescan(history_repo, tmp_path):
     assert "nhiguard.aws.access-key-id" in findings_by_rule(fixed.report)
 
 
+def test_decode_depth_limits_how_deep_archives_are_opened(tmp_path):
+    import io
+    import zipfile
+
+    def zipped(name: str, data: bytes) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr(name, data)
+        return buf.getvalue()
+
+    (tmp_path / "d").mkdir()
+    shallow, deep = gh_token(), gh_token()
+    (tmp_path / "d" / "a.zip").write_bytes(zipped("t.env", f"T={shallow}\n".encode()))
+    (tmp_path / "d" / "b.zip").write_bytes(zipped("in.zip", zipped("t.env", f"T={deep}\n".encode())))
+
+    def found(*flags: str) -> tuple[int, set[str], list[str]]:
+        run = nhiguard("scan", "d", "-f", "json", "--show-secrets", "--full",
+                       "--store", tmp_path / "s.db", *flags, cwd=tmp_path)
+        return (run.code, {f["secret"] for f in run.report["findings"]},
+                [e["message"] for e in run.report["scan"]["errors"]])
+
+    assert found() == (1, {shallow, deep}, [])
+    code, secrets_, errors = found("--decode-depth", "1")
+    assert (code, secrets_) == (2, {shallow}) and any("nested more than 1" in e for e in errors)
+    assert found("--decode-depth", "0") == (0, set(), [])  # turned off: no error either
+
+
 @pytest.mark.parametrize("setting", ['fail_on = "bogus"', "max_file_size = 1.5", "rules = 5",
-                                     'engine = "turbo"', "jobs = -3", 'max_file_size = "-5MB"'])
+                                     'engine = "turbo"', "jobs = -3", 'max_file_size = "-5MB"',
+                                     "decode_depth = -1", "decode_depth = 99", 'decode_budget = "0"'])
 def test_bad_settings_are_clear_errors(tmp_path, setting):
     (tmp_path / "nhiguard.toml").write_text(setting + "\n")
     run = nhiguard("scan", ".", "--store", tmp_path / "s.db", cwd=tmp_path)

@@ -72,6 +72,48 @@ def test_base64_text_is_decoded_and_placed_on_its_line():
     assert (m.secret, m.line, m.decoded) == (TOKEN, 2, "base64")
 
 
+def test_hex_text_is_decoded_and_placed_on_its_line():
+    enc = f"cfg_token={TOKEN}".encode().hex()
+    res = scan(f"a: 1\nblob: 0x{enc}\n".encode())
+    [m] = res.matches
+    assert (m.secret, m.line, m.decoded) == (TOKEN, 2, "hex")
+
+
+@pytest.mark.parametrize("text", [
+    "sha256: " + "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",  # a digest
+    "id=" + "00" * 20,  # decodes to NUL bytes, not text
+    "x = " + "abcdef0123456789" * 2 + "a",  # odd length
+])
+def test_hex_that_is_not_text_gives_nothing(text):
+    assert [d.route for d in expand(text.encode(), DecodeBudget())] == []
+
+
+def test_url_encoded_text_is_decoded_and_placed_on_its_line():
+    from urllib.parse import quote
+
+    res = scan(f"# log\nGET /cb?state=x&cfg={quote(f'user=ci&token={TOKEN}', safe='')} 200\n".encode())
+    [m] = res.matches
+    assert (m.secret, m.line, m.decoded) == (TOKEN, 2, "url-encoded")
+
+
+def test_a_secret_found_plainly_is_not_found_again_url_decoded():
+    rule = Rule(id="t.sig", name="sig", pattern=r"sig=([A-Za-z0-9%]{20,})", kind="api_key",
+                provider="acme", severity=Severity.HIGH, keywords=("sig=",))
+    w = Worker(WorkerConfig((rule,), b"k", True, False, None, False))
+    res = w.run_one(BlobTask(1, BytesLoader(b"url: https://x.blob/c?sv=2020&sig=aBcD3fGh1jKlMn0pQrSt%2BuV%3D&se=1\n"), None))
+    assert [(m.secret, m.decoded) for m in res.matches] == [("aBcD3fGh1jKlMn0pQrSt%2BuV%3D", None)]
+
+
+@pytest.mark.parametrize("text", [
+    'print("%02d:%02d" % (h, m))',  # printf formats
+    "width: 100%; height: 50%",
+    "100%25 done",  # one escape only
+    "mongodb://app:D1fficultP%40ssw0rd@%2Ftmp%2Fmongodb-27017.sock",  # a URI's own escapes
+])
+def test_text_with_few_or_no_escapes_is_not_url_decoded(text):
+    assert [d.route for d in expand(text.encode(), DecodeBudget())] == []
+
+
 def test_json_escaped_strings_are_read_as_text():
     rule = Rule(id="t.q", name="q", pattern=r'key\s*=\s*"(tok_[a-z0-9]{16})"', kind="api_key",
                 provider="acme", severity=Severity.HIGH, keywords=("key",))

@@ -52,6 +52,7 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
     "placeholder": (
         [
             "OAuth2Token",  # a type named after the thing: `token: OAuth2Token`
+            "#pass",  # the word with a stray symbol at one end (netrc test data)
             "your-api-key-here",
             "xxxxxxxxxxxx",
             "changeme",

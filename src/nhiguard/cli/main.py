@@ -151,6 +151,7 @@ SCAN_OPTIONS = [
     click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Directories: skip files matched by .gitignore."),
     click.option("--max-file-size", metavar="SIZE", help="Skip files larger than SIZE [default: 50MB]."),
     click.option("--scan-binary", is_flag=True, default=None, help="Also scan files that look binary."),
+    click.option("--decode-depth", type=int, help="Layers of archives and encodings opened inside a file (0: none) [default: 3]."),
     click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable)."),
     click.option("--disable-rule", "disable_rules", multiple=True, help="Rule id to turn off (repeatable)."),
     click.option("--only-custom-rules", is_flag=True, default=None, help="Use only the rule files given with --rules."),

@@ -1,4 +1,5 @@
-"""Decoders turn one blob into more blobs: archive members, JSON string values, base64 text.
+"""Decoders turn one blob into more blobs: archive members, JSON string values, base64, hex
+and URL-encoded text.
 
 Derived blobs are scanned like any other, and what they reveal is reported at the
 outer blob's location with the route that led there (e.g. `zip:inner.zip!token.txt`).

@@ -1,4 +1,6 @@
-"""Expand a blob into derived blobs (see package docstring)."""
+"""Expand a blob into derived blobs (see package docstring): archive members, decompressed
+streams, UTF-16 transcoded, JSON string literals unescaped, base64, hex and percent-encoded
+text decoded."""
 
 from __future__ import annotations
 
@@ -114,7 +116,7 @@ def _safe_member(name: str) -> bool:
 def expand(data: bytes, budget: DecodeBudget, depth: int = 0, route: str = "") -> Iterator[Derived]:
     """Derived blobs of `data` (not recursive: the caller rescans and expands each)."""
     if depth >= budget.max_depth:
-        if is_archive(data):
+        if is_archive(data) and budget.max_depth > 0:  # 0: decoding was turned off
             budget.problems.append(f"{route or 'archive'}: archive nested more than "
                                    f"{budget.max_depth} levels deep, not opened")
         return
@@ -133,6 +135,7 @@ def expand(data: bytes, budget: DecodeBudget, depth: int = 0, route: str = "") -
     else:
         yield from _json_strings(data, budget, route)
         yield from _base64_runs(data, budget, route)
+        yield from _percent_encoded(data, budget, route)
 
 
 def _join(route: str, step: str) -> str:
@@ -455,9 +458,16 @@ def _printable(b: bytes) -> bool:
 
 
 def _base64_runs(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
-    """Base64 (standard or URL-safe) runs that decode to text: docker auths, K8s Secret data."""
+    """Base64 runs that decode to text (docker auths, K8s Secret data), and hex runs that
+    do (`xxd -p` of a config): hex digits are base64 characters, so the one search over
+    the blob finds both."""
     for start, run in _b64_candidates(data):
         body = run.rstrip(b"=")
+        if len(body) >= _MIN_HEX and _HEX.issuperset(body[2:] if body[:2] in (b"0x", b"0X") else body):
+            hexed = _hex_text(body, budget, route, start)
+            if hexed is not None:
+                yield hexed
+            continue
         # cheap rejections first: base64 of 18+ bytes of text virtually always mixes upper
         # and lower case letters and digits; identifiers, paths and hex digests do not
         if (
@@ -475,3 +485,65 @@ def _base64_runs(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Deri
         if len(raw) < 12 or not _printable(raw) or not budget.take(len(raw)):
             continue
         yield Derived(raw, _join(route, "base64"), ((0, start),))
+
+
+_MIN_HEX = 32  # 16 bytes of text: shorter hex is an id or a digest, rarely hidden text
+
+
+def _hex_text(body: bytes, budget: DecodeBudget, route: str, start: int) -> Derived | None:
+    """A hex run that decodes to printable text (digests and ids decode to binary junk)."""
+    digits = body[2:] if body[:2] in (b"0x", b"0X") else body
+    if len(digits) % 2:
+        return None
+    try:
+        raw = bytes.fromhex(digits.decode("ascii"))
+    except ValueError:
+        return None
+    if not _printable(raw) or not budget.take(len(raw)):
+        return None
+    return Derived(raw, _join(route, "hex"), ((0, start),))
+
+
+# A percent escape; then the token around it on its line. Escapes are looked for first (a
+# literal '%' lets the regex engine skip ahead fast); only lines holding one are tokenised.
+_PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
+_PCT_TOKEN = re.compile(rb"[^\s\"'<>`]*%[0-9A-Fa-f]{2}[^\s\"'<>`]*")
+_MIN_PCT_ESCAPES = 2
+
+
+def _percent_encoded(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
+    """URL-encoded text (`password%3Dp%40ss`, an encoded connection string in a query): each
+    token holding at least two escapes, decoded, one piece per token like JSON strings."""
+    from urllib.parse import unquote_to_bytes
+
+    pieces: list[bytes] = []
+    offsets: list[tuple[int, int]] = []
+    size = 0
+    m = _PCT.search(data)
+    while m is not None:
+        start = data.rfind(b"\n", 0, m.start()) + 1
+        end = data.find(b"\n", m.end())
+        if end < 0:
+            end = len(data)
+        for t in _PCT_TOKEN.finditer(data, start, end):
+            token, at = t.group(0), t.start()
+            if b"://" in token:
+                # a URI's own escapes are its syntax (`user:p%40ss@host`: decoded, the
+                # password would end at the '@'); only its query can hold encoded text
+                q = token.find(b"?")
+                if q < 0:
+                    continue
+                token, at = token[q + 1 :], at + q + 1
+            if len(token) < 16 or len(_PCT.findall(token)) < _MIN_PCT_ESCAPES:
+                continue
+            text = unquote_to_bytes(token)
+            if not _printable(text):
+                continue
+            offsets.append((size, at))
+            pieces.append(text)
+            size += len(text) + 1
+        m = _PCT.search(data, end)
+    if pieces:
+        out = b"\n".join(pieces)
+        if budget.take(len(out)):
+            yield Derived(out, _join(route, "url-encoded"), tuple(offsets))

@@ -88,7 +88,8 @@ def is_placeholder(secret: str) -> bool:
     if _PLACEHOLDER_WORDS.search(secret) or _BRACKETED.match(secret):
         return True
     # `56789secret`, `1234token`: the name of the thing between dummy digits
-    forms = [secret, secret.strip("0123456789")]
+    # `#pass`, `pass!`: the word with a stray symbol at one end
+    forms = [secret, secret.strip("0123456789"), secret.strip("#!*._-")]
     if len(secret) <= 24:  # a short word in leetspeak, not a long token with digits in it
         forms.append(secret.translate(_LEET))
     for form in forms:

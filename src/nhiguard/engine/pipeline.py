@@ -28,7 +28,7 @@ from nhiguard.settings import Settings
 from nhiguard.sources.base import SourceItem
 from nhiguard.sources.filesystem import FilesystemSource
 
-ENGINE_VERSION = "2"  # bump when matching semantics change so stored results are not reused
+ENGINE_VERSION = "3"  # bump when matching semantics change so stored results are not reused
 BATCH_ITEMS = 128
 BATCH_BYTES = 4 * 1024 * 1024
 INLINE_LIMIT_ITEMS = 64  # below this many blobs a pool costs more than it saves
@@ -51,6 +51,9 @@ def effective_ruleset_hash(rules: list[Rule], settings: Settings) -> str:
     """What stored results are valid under: the rules, the engine, the fingerprint key, and
     the content policy (a blob skipped as too large or binary must be read when that changes)."""
     policy = f"{settings.max_file_size}:{int(settings.scan_binary)}"
+    if (settings.decode_depth, settings.decode_budget) != (Settings.decode_depth, Settings.decode_budget):
+        # (the defaults add nothing, so stores written before these settings stay valid)
+        policy += f":{settings.decode_depth}:{settings.decode_budget}"
     key_id = hashlib.sha256(settings.fingerprint_key_bytes + b"\0" + policy.encode()).hexdigest()[:8]
     return f"{ruleset_hash(rules)}-{ENGINE_VERSION}-{key_id}"
 
@@ -85,6 +88,8 @@ def _worker_config(rules: list[Rule], settings: Settings, use_hs: bool):
         use_hyperscan=use_hs,
         hs_db=hyperscan_db_cached(rules) if use_hs else None,
         scan_binary=settings.scan_binary,
+        decode_depth=settings.decode_depth,
+        decode_budget=settings.decode_budget,
     )
 
 

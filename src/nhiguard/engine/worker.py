@@ -206,10 +206,15 @@ def _dedupe(matches: list[Match], contextual_ids: frozenset[str]) -> list[Match]
     """One hit per (rule, secret, place): a secret seen plainly and again decoded at the same
     line is one; a generic rule's hit on a secret a provider rule already names is dropped."""
     named = {m.fingerprint for m in matches if m.rule_id not in contextual_ids}
+    # URL-encoding leaves most of a secret as it was, so its rule often finds it plainly
+    # too, with the escapes in it (`sig=abc%3D`): the plain hit is that credential already
+    plain = {(m.rule_id, m.line) for m in matches if m.decoded is None}
     seen: set[tuple[str, str, int, str | None]] = set()
     out = []
     for m in sorted(matches, key=lambda m: m.decoded is not None):
         if m.rule_id in contextual_ids and m.fingerprint in named:
+            continue
+        if m.decoded is not None and m.decoded.endswith("url-encoded") and (m.rule_id, m.line) in plain:
             continue
         key = (m.rule_id, m.fingerprint, m.line, _container(m.decoded))
         if key in seen:

@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # Runs the test suite with the real services it needs: a PostgreSQL server for the shared-store
-# tests. Installs the server with apt-get when missing (CI machines start empty).
+# tests, and the OCI registry server the image tests start themselves. Installs them with
+# apt-get when missing (CI machines start empty).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
-start_postgres() {
-  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      echo "installing PostgreSQL for the store tests..." >&2
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
-        || { echo "PostgreSQL could not be installed" >&2; return 1; }
-    else
-      echo "PostgreSQL is not installed and cannot be installed here" >&2; return 1
-    fi
+# Debian packages the tests need: PostgreSQL (shared stores), an OCI registry server and
+# htpasswd (image pulls, with and without authentication).
+ensure_packages() {
+  local missing=()
+  command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${missing[*]} for the tests..." >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+      || { echo "${missing[*]} could not be installed" >&2; return 1; }
+  else
+    echo "${missing[*]} not installed and cannot be installed here" >&2; return 1
   fi
+}
+
+start_postgres() {
   local ver
   ver=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)
   [ -n "$ver" ] || { echo "no PostgreSQL cluster found" >&2; return 1; }
@@ -32,6 +41,7 @@ start_postgres() {
   export NHIGUARD_TEST_PG_URL="postgresql+psycopg://nhiguard:nhiguard@127.0.0.1:${port}/nhiguard_test"
 }
 
+ensure_packages || { echo "the test suite needs the packages above" >&2; exit 1; }
 if [ -z "${NHIGUARD_TEST_PG_URL:-}" ]; then
   start_postgres || { echo "cannot start PostgreSQL: the PostgreSQL store tests need it" >&2; exit 1; }
 fi

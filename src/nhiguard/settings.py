@@ -56,6 +56,11 @@ class Settings:
     staged: bool = field(default=False, metadata={"help": "git: scan the index only"})
     no_history: bool = field(default=False, metadata={"help": "treat git repositories as plain directories"})
     progress: str = field(default="auto", metadata={"help": "auto | on | off (stderr)"})
+    platform: str = field(default="", metadata={"help": "images: os/arch[/variant] to pick from a multi-platform image (default: this machine's)"})
+    registry_username: str = field(default="", metadata={"help": "images: registry user (default: ~/.docker/config.json)"})
+    registry_password: str = field(default="", metadata={"help": "images: registry password or token (prefer NHIGUARD_REGISTRY_PASSWORD)"})
+    image_cache: str = field(default="", metadata={"help": "images: folder of downloaded layer blobs (default: ~/.cache/nhiguard/blobs)"})
+    registry_plain_http: tuple[str, ...] = field(default=(), metadata={"help": "images: registry hosts spoken to over plain HTTP (loopback always is)"})
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -207,6 +212,13 @@ def validate(s: Settings) -> Settings:
     if len(modes) > 1:
         raise ConfigError(f"{' and '.join(modes)} cannot be combined: each picks what of a "
                           "repository is scanned")
+    if s.platform:
+        from nhiguard.sources.oci import Platform
+
+        try:
+            Platform.parse(s.platform)
+        except ValueError as exc:
+            raise ConfigError(f"platform: {exc}") from None
     if s.staged and s.all_objects:
         raise ConfigError("--staged and --all-objects cannot be combined: the index holds no "
                           "unreachable objects")

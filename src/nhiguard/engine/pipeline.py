@@ -31,6 +31,7 @@ from nhiguard.sources.filesystem import FilesystemSource
 ENGINE_VERSION = "3"  # bump when matching semantics change so stored results are not reused
 BATCH_ITEMS = 128
 BATCH_BYTES = 4 * 1024 * 1024
+IMAGE_PREFIXES = ("docker-archive:", "oci:", "registry:")  # see sources/oci.py
 INLINE_LIMIT_ITEMS = 64  # below this many blobs a pool costs more than it saves
 AVERAGE_FILE = 16 * 1024  # batch budgeting for files whose size is not known up front
 
@@ -155,6 +156,9 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
             stdin = StdinSource(sys.stdin.buffer if sys.stdin is not None else None, STREAM_ABOVE)
             out.append(_Target(t, stdin.items(), close=stdin.close))
             continue
+        if t.startswith(IMAGE_PREFIXES):
+            out.append(_Target(scrub.text(t), _image_source(t, settings).items()))
+            continue
         if not os.path.lexists(t):
             # reported like any unreadable input: the other targets are still scanned
             out.append(_Target(scrub.text(os.path.abspath(t)), [ScanError(t, "no such file or directory")]))
@@ -199,6 +203,24 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
             t, max_file_size=settings.max_file_size, respect_gitignore=settings.respect_gitignore
         )
         out.append(_Target(scrub.text(os.path.realpath(t)), src.items()))
+
+
+def _image_source(target: str, settings: Settings):
+    from functools import partial
+    from pathlib import Path
+
+    from nhiguard.sources.image import ImageSource
+    from nhiguard.sources.oci import Platform
+    from nhiguard.sources.registry import Credentials, pull
+
+    creds = Credentials(settings.registry_username or None, settings.registry_password or None)
+    return ImageSource(
+        target,
+        max_file_size=settings.max_file_size,
+        platform=Platform.parse(settings.platform) if settings.platform else None,
+        pull=partial(pull, credentials=creds, plain_http_hosts=settings.registry_plain_http,
+                     blob_dir=Path(settings.image_cache).expanduser() if settings.image_cache else None),
+    )
 
 
 class _Run:

@@ -5,6 +5,8 @@ from nhiguard.model.finding import Finding, Location, Match
 from nhiguard.model.provenance import (
     FileProvenance,
     GitProvenance,
+    ImageConfigProvenance,
+    ImageProvenance,
     Provenance,
     StdinProvenance,
 )
@@ -20,6 +22,8 @@ __all__ = [
     "Match",
     "FileProvenance",
     "GitProvenance",
+    "ImageConfigProvenance",
+    "ImageProvenance",
     "Provenance",
     "StdinProvenance",
     "Rule",

@@ -69,4 +69,39 @@ class GitProvenance:
         return out
 
 
-Provenance = FileProvenance | StdinProvenance | GitProvenance
+@dataclass(frozen=True, slots=True)
+class ImageProvenance:
+    """A file in one layer of a container image.
+
+    `visible` is False when a later layer deletes (whiteout) or replaces the file: it is
+    not in the running container's filesystem, but anyone who pulls the image has it."""
+
+    image: str  # the image as named by the user (`registry:host/repo:tag`, ...)
+    layer: str  # the layer's digest
+    path: str  # inside the image's filesystem, without a leading slash
+    visible: bool
+    instruction: str | None = None  # the layer's `created_by` (a Dockerfile step)
+    source: str = "image"
+
+    def as_location(self) -> dict[str, Any]:
+        out = {"source": self.source, "path": self.path, "image": self.image, "layer": self.layer,
+               "visible": self.visible}
+        if self.instruction is not None:
+            out["instruction"] = self.instruction
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfigProvenance:
+    """A field of an image's configuration: `Env`, `Labels`, `Cmd`, `Entrypoint`, or a build
+    step baked into the history (`history[3].created_by`: ARG and ENV values end up there)."""
+
+    image: str
+    field: str
+    source: str = "image-config"
+
+    def as_location(self) -> dict[str, Any]:
+        return {"source": self.source, "path": self.field, "image": self.image, "field": self.field}
+
+
+Provenance = FileProvenance | StdinProvenance | GitProvenance | ImageProvenance | ImageConfigProvenance

@@ -28,6 +28,9 @@ COLUMNS: tuple[str, ...] = (
     "author",
     "date",
     "status",
+    "image",
+    "layer",
+    "visible",
 )
 SECRET_COLUMN = "secret"  # last, and only with show_secrets
 

@@ -125,6 +125,13 @@ class TableReporter:
         commit = loc.get("commit")
         if loc.get("source") == "git" and commit:
             where += f" @ {t(commit)[:8]}"
+        if loc.get("source") in ("image", "image-config"):
+            where = f"{t(str(loc.get('image', '')))} {where}"
+            layer = loc.get("layer")
+            if layer:
+                where += f" @ layer {t(str(layer)).split(':')[-1][:12]}"
+            if loc.get("visible") is False:
+                where += " (deleted in a later layer)"
         return where
 
     def _table(self, findings: Sequence[Finding], show_secrets: bool, t: Any, multi: bool = False) -> Table:

@@ -1,0 +1,249 @@
+"""`nhiguard scan` of container images through the real CLI: docker save archives, OCI
+layouts (directory and tar, image indexes), and pulls from a real registry server on
+loopback (anonymous, HTTP Basic, ~/.docker/config.json); every layer, whiteouts and
+overwrites, the image config; bad input reported with the rest kept."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+
+import pytest
+
+from tests.helpers_image import (
+    Img,
+    Registry,
+    digest,
+    docker_config,
+    gz,
+    layer_tar,
+    tar_directory,
+    write_docker_archive,
+    write_oci_layout,
+)
+from tests.integration.cli_helpers import nhiguard
+
+ALNUM = string.ascii_letters + string.digits
+
+
+def gh_token() -> str:
+    return "ghp_" + "".join(secrets.choice(ALNUM) for _ in range(36))
+
+
+def scan(tmp_path, *targets, env=None, extra=(), show=True):
+    run = nhiguard("scan", *targets, "-f", "json", *(["--show-secrets"] if show else []),
+                   "--store", tmp_path / "s.db", *extra, cwd=tmp_path,
+                   env={"NHIGUARD_IMAGE_CACHE": str(tmp_path / "blobs"), **(env or {})})
+    assert "Traceback" not in run.stderr, run.stderr
+    return run
+
+
+def places(report) -> dict[str, list[dict]]:
+    """secret -> its locations"""
+    return {f["secret"]: f["locations"] for f in report["findings"]}
+
+
+@pytest.fixture
+def layered():
+    """A secret added then deleted (whiteout), one overwritten, one under an opaque
+    directory, one still visible, and secrets in Env, Labels and a build step."""
+    t = {k: gh_token() for k in ("deleted", "overwritten", "opaque", "visible", "env", "label", "arg")}
+    base = layer_tar([("app", None), ("app/creds.env", f"TOKEN={t['deleted']}\n".encode()),
+                      ("app/conf.ini", f"token = {t['overwritten']}\n".encode()),
+                      ("cache", None), ("cache/old/key.txt", f"T={t['opaque']}\n".encode())])
+    top = layer_tar([("app/.wh.creds.env", b""), ("app/conf.ini", b"token = none\n"),
+                     ("cache/.wh..wh..opq", b""), ("cache/new.txt", b"fresh\n"),
+                     ("srv/run.env", f"GITHUB_TOKEN={t['visible']}\n".encode()),
+                     ("srv/link", "run.env")])
+    img = Img([base, top], created_by=["COPY app /app", "RUN rm /app/creds.env && build"],
+              env=["PATH=/usr/bin", f"GH_TOKEN={t['env']}"], labels={"ci.token": t["label"]},
+              extra_history=[{"created_by": f"ARG DEPLOY_TOKEN={t['arg']}", "empty_layer": True}])
+    return img, t
+
+
+def test_docker_archive_every_layer_and_the_config(tmp_path, layered):
+    img, t = layered
+    archive = write_docker_archive(tmp_path / "app.tar", [(["app:1.0"], img)])
+    run = scan(tmp_path, f"docker-archive:{archive}")
+    assert run.code == 1, run.stderr
+    found = places(run.report)
+    base, top = (digest(layer) for layer in img.layers)  # docker save: layers by diff id
+    for key, path, layer, visible in (("deleted", "app/creds.env", base, False),
+                                      ("overwritten", "app/conf.ini", base, False),
+                                      ("opaque", "cache/old/key.txt", base, False),
+                                      ("visible", "srv/run.env", top, True)):
+        [loc] = found[t[key]]
+        assert (loc["source"], loc["path"], loc["layer"], loc["visible"]) == ("image", path, layer, visible), key
+        assert loc["image"] == f"docker-archive:{archive}:app:1.0"
+    assert found[t["deleted"]][0]["instruction"] == "COPY app /app"
+    assert found[t["visible"]][0]["instruction"] == "RUN rm /app/creds.env && build"
+    fields = {key: found[t[key]][0]["field"] for key in ("env", "label", "arg")}
+    assert fields == {"env": "Env", "label": "Labels", "arg": "history[0].created_by"}
+    assert all(found[t[k]][0]["source"] == "image-config" for k in ("env", "label", "arg"))
+    assert found[t["env"]][0]["line"] == 2  # the second Env entry
+
+
+def test_the_shared_case_a_secret_deleted_in_a_later_layer(tmp_path, shared):
+    """shared/cases/image-deleted-layer: COPY creds.env, then RUN rm of it."""
+    case = shared / "cases" / "image-deleted-layer" / "input"
+    creds = (case / "creds.env").read_bytes()
+    img = Img([layer_tar([("app/creds.env", creds)]), layer_tar([("app/.wh.creds.env", b"")])],
+              created_by=["COPY creds.env /app/creds.env", 'RUN ["/bin/rm", "/app/creds.env"]'])
+    archive = write_docker_archive(tmp_path / "case.tar", [(["case:1"], img)])
+    run = scan(tmp_path, f"docker-archive:{archive}")
+    [f] = run.report["findings"]
+    [loc] = f["locations"]
+    assert f["rule_id"] == "nhiguard.slack.bot-token" and f["secret"] in creds.decode()
+    assert loc["layer"] == digest(img.layers[0]) and loc["visible"] is False
+
+
+@pytest.mark.parametrize("as_tar", [False, True])
+def test_oci_layout_directory_and_tar(tmp_path, layered, as_tar):
+    img, t = layered
+    root = write_oci_layout(tmp_path / "layout", [("1.0", img)])
+    target = tar_directory(root, tmp_path / "layout.tar") if as_tar else root
+    run = scan(tmp_path, f"oci:{target}")
+    found = places(run.report)
+    [loc] = found[t["deleted"]]
+    assert loc["layer"] == digest(gz(img.layers[0])) and loc["visible"] is False  # the blob digest
+    assert loc["image"] == f"oci:{target}:1.0"
+    assert set(found) == set(t.values())
+
+
+def test_an_image_index_is_read_for_the_platform_asked(tmp_path):
+    amd, arm = gh_token(), gh_token()
+    imgs = [("amd", Img([layer_tar([("a.env", f"T={amd}\n".encode())])])),
+            ("arm", Img([layer_tar([("a.env", f"T={arm}\n".encode())])], architecture="arm64"))]
+    root = write_oci_layout(tmp_path / "multi", imgs, as_index=True)
+    assert set(places(scan(tmp_path, f"oci:{root}", extra=("--platform", "linux/arm64")).report)) == {arm}
+    assert set(places(scan(tmp_path, f"oci:{root}", extra=("--platform", "linux/amd64")).report)) == {amd}
+    run = scan(tmp_path, f"oci:{root}", extra=("--platform", "linux/s390x"))
+    assert run.code == 2 and "linux/s390x" in run.stderr and "linux/arm64" in run.stderr
+    bad = scan(tmp_path, f"oci:{root}", extra=("--platform", "arm64"))
+    assert bad.code == 2 and "platform" in bad.stderr
+
+
+def test_a_layer_two_images_share_is_read_once_and_reported_for_both(tmp_path):
+    shared_token, own = gh_token(), gh_token()
+    common = layer_tar([("etc/app.env", f"T={shared_token}\n".encode())])
+    a = Img([common, layer_tar([("a.txt", b"a\n")])])
+    b = Img([common, layer_tar([("etc/.wh.app.env", b""), ("b.env", f"T={own}\n".encode())])])
+    archive = write_docker_archive(tmp_path / "two.tar", [(["a:1"], a), (["b:1"], b)])
+    run = scan(tmp_path, f"docker-archive:{archive}")
+    locs = places(run.report)[shared_token]
+    assert {(loc["image"].rsplit(":", 2)[-2], loc["visible"]) for loc in locs} == {("a", True), ("b", False)}
+    assert run.report["scan"]["blobs_scanned"] <= 9  # the shared file's content is matched once
+
+
+def test_corrupt_layers_and_wrong_digests_are_errors_and_the_rest_is_kept(tmp_path):
+    good, lost = gh_token(), gh_token()
+    img = Img([layer_tar([("ok.env", f"T={good}\n".encode())]),
+               layer_tar([("bad.env", f"T={lost}\n".encode())])])
+    root = write_oci_layout(tmp_path / "layout", [("1", img)])
+    blob = root / "blobs" / "sha256" / digest(img.blobs()[1])[7:]
+    blob.write_bytes(blob.read_bytes()[:-9] + b"corrupted")  # wrong digest now
+    run = scan(tmp_path, f"oci:{root}")
+    assert run.code == 2 and set(places(run.report)) == {good}
+    assert any("does not match its digest" in e["message"] for e in run.report["scan"]["errors"])
+
+
+def test_a_truncated_layer_keeps_the_files_before_the_damage(tmp_path):
+    first, last = gh_token(), gh_token()
+    layer = layer_tar([("a.env", f"T={first}\n".encode()), ("pad.bin", b"\0" * 20000),
+                       ("z.env", f"T={last}\n".encode())])
+    cut = layer[: 512 * 3 + 5000]  # a.env's header and data, pad.bin's header, then part of it
+    img = Img([cut])
+    archive = write_docker_archive(tmp_path / "cut.tar", [(["cut:1"], img)])
+    run = scan(tmp_path, f"docker-archive:{archive}")
+    assert run.code == 2 and set(places(run.report)) == {first}
+    assert any("truncated or corrupt layer" in e["message"] for e in run.report["scan"]["errors"])
+
+
+@pytest.mark.parametrize("target", ["docker-archive:{tmp}/missing.tar", "oci:{tmp}/missing",
+                                    "docker-archive:{tmp}/notatar.txt", "oci:{tmp}/notatar.txt"])
+def test_unreadable_image_targets_are_errors_and_other_targets_are_scanned(tmp_path, target):
+    (tmp_path / "notatar.txt").write_text("hello\n")
+    (tmp_path / "d").mkdir()
+    token = gh_token()
+    (tmp_path / "d" / "x.env").write_text(f"T={token}\n")
+    run = scan(tmp_path, target.format(tmp=tmp_path), "d")
+    assert run.code == 2 and set(places(run.report)) == {token}
+    assert run.report["scan"]["errors"]
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@pytest.fixture
+def registry(tmp_path):
+    reg = Registry(tmp_path / "registry")
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def auth_registry(tmp_path):
+    reg = Registry(tmp_path / "auth-registry", user="ci", password="s3cret-pass")
+    yield reg
+    reg.stop()
+
+
+def test_pull_from_a_registry_by_tag_and_by_digest(tmp_path, registry, layered):
+    img, t = layered
+    manifest_digest = registry.push("team/app", "1.0", img)
+    by_tag = scan(tmp_path, f"registry:{registry.host}/team/app:1.0")
+    assert by_tag.code == 1, by_tag.stderr
+    found = places(by_tag.report)
+    assert set(found) == set(t.values())
+    [loc] = found[t["deleted"]]
+    assert loc["visible"] is False and loc["layer"] == digest(gz(img.layers[0]))
+    assert loc["image"] == f"registry:{registry.host}/team/app:1.0"
+    by_digest = scan(tmp_path, f"registry:{registry.host}/team/app@{manifest_digest}")
+    assert set(places(by_digest.report)) == set(t.values())
+
+
+def test_pull_picks_the_platform_from_an_index(tmp_path, registry):
+    amd, arm = gh_token(), gh_token()
+    registry.push_index("multi", "1", [Img([layer_tar([("a.env", f"T={amd}\n".encode())])]),
+                                       Img([layer_tar([("a.env", f"T={arm}\n".encode())])], architecture="arm64")])
+    run = scan(tmp_path, f"registry:{registry.host}/multi:1", extra=("--platform", "linux/arm64"))
+    assert set(places(run.report)) == {arm}
+
+
+def test_registry_with_basic_auth_from_flags_environment_or_docker_config(tmp_path, auth_registry):
+    token = gh_token()
+    auth_registry.push("private/app", "v1", Img([layer_tar([("x.env", f"T={token}\n".encode())])]))
+    target = f"registry:{auth_registry.host}/private/app:v1"
+    denied = scan(tmp_path, target)
+    assert denied.code == 2 and "credentials" in denied.stderr and not denied.report["findings"]
+    wrong = scan(tmp_path, target, extra=("--registry-username", "ci", "--registry-password", "nope"))
+    assert wrong.code == 2 and "nope" not in wrong.stdout + wrong.stderr
+    ok = scan(tmp_path, target, env={"NHIGUARD_REGISTRY_USERNAME": "ci", "NHIGUARD_REGISTRY_PASSWORD": "s3cret-pass"})
+    assert set(places(ok.report)) == {token}
+    cfg = docker_config(tmp_path / "home", auth_registry.host, "ci", "s3cret-pass")
+    via_config = scan(tmp_path, target, env={"DOCKER_CONFIG": str(cfg)})
+    assert set(places(via_config.report)) == {token}
+    assert "s3cret-pass" not in json.dumps(via_config.report)
+
+
+def test_pulled_layers_are_cached_and_a_rescan_of_a_new_tag_reads_only_its_new_layer(tmp_path, registry):
+    base = layer_tar([("lib/big.txt", b"x\n" * 50000)])
+    one, two = gh_token(), gh_token()
+    registry.push("app", "1", Img([base, layer_tar([("v.env", f"T={one}\n".encode())])]))
+    registry.push("app", "2", Img([base, layer_tar([("v.env", f"T={two}\n".encode())])]))
+    first = scan(tmp_path, f"registry:{registry.host}/app:1")
+    assert set(places(first.report)) == {one}
+    # (without --show-secrets: raw values exist only when content is read again)
+    second = scan(tmp_path, f"registry:{registry.host}/app:2", show=False)
+    [f] = second.report["findings"]
+    assert [(loc["path"], loc["image"]) for loc in f["locations"]] == [("v.env", f"registry:{registry.host}/app:2")]
+    # the shared layer's file is known from the store: only the new layer's file is matched
+    assert second.report["scan"]["blobs_reused"] == 1
+    cached = list((tmp_path / "blobs" / "sha256").iterdir())
+    assert len(cached) == 5  # two configs, the shared layer once, two top layers
+
+
+def test_an_unreachable_registry_is_a_clear_error(tmp_path):
+    run = scan(tmp_path, "registry:127.0.0.1:9/app:1")
+    assert run.code == 2 and "cannot reach" in run.stderr

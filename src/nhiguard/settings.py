@@ -159,6 +159,9 @@ def build_settings(
             rules = [rules]
         if isinstance(rules, list) and all(isinstance(r, str) for r in rules):
             cfg["rules"] = [str(base_dir / r) for r in rules]  # relative to the config file
+        store = cfg.get("store")
+        if isinstance(store, str) and store.strip() and "://" not in store:
+            cfg["store"] = str(base_dir / Path(store).expanduser())  # so is a store path
         _no_empty(cfg, str(path))
         settings = _apply(settings, cfg, str(path))
     env = os.environ if environ is None else environ

@@ -10,9 +10,7 @@ NHIGUARD_TEST_PG_REQUIRED=1, which turns the skip into a failure (for CI).
 
 from __future__ import annotations
 
-import os
 import stat
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,21 +26,11 @@ from nhiguard.model import Match, Rule, ScanError, ScanStats, Severity
 from nhiguard.store import STATUSES, Store, StoreError, finding_id, metadata, migrate
 from nhiguard.store import store as store_module
 from nhiguard.store.schema import VERSION_TABLE
+from tests.helpers_pg import pg_schema_url
 
-PG_ENV = "NHIGUARD_TEST_PG_URL"
 RS = "ruleset-1"
 
 # --------------------------------------------------------------------------- backends
-
-
-def _pg_base_url() -> str:
-    url = os.environ.get(PG_ENV)
-    if url:
-        return url
-    reason = f"{PG_ENV} is not set: the PostgreSQL backend of the store is not tested"
-    if os.environ.get("NHIGUARD_TEST_PG_REQUIRED") == "1":
-        pytest.fail(reason + " (NHIGUARD_TEST_PG_REQUIRED=1)")
-    pytest.skip(reason)
 
 
 @contextmanager
@@ -55,25 +43,6 @@ def sa_engine(url: str | Path) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
-
-
-@contextmanager
-def pg_schema_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    base = make_url(_pg_base_url())
-    if base.drivername == "postgresql":
-        base = base.set(drivername="postgresql+psycopg")
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = base.update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

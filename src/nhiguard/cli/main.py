@@ -71,20 +71,31 @@ def _load_rules(settings):
 def _open_store(settings, read_only: bool = False):
     from nhiguard.store import Store
 
+    from nhiguard.store import StoreError
+
     try:
         store = Store.open(settings.store, read_only=read_only)
+    except StoreError as exc:
+        _fail(_no_password(str(exc)))
     except Exception as exc:  # noqa: BLE001 - any backend error is an input error here
         _fail(f"cannot open store {_no_password(settings.store)}: {type(exc).__name__}: "
-              f"{_no_password(str(exc))}")
+              f"{_no_password(str(exc).strip().splitlines()[0] if str(exc).strip() else '')}")
     _warn_if_shared(settings.store)
     return store
 
 
-def _warn_if_shared(path: str) -> None:
+def _warn_if_shared(store: str) -> None:
     """A store nhiguard creates is owner-only; one the user made may not be. It holds no
     secrets, but it maps where they are, so say so rather than change its mode unasked."""
-    if "://" in path:
+    from nhiguard.store.database import StoreError, parse_url
+
+    try:
+        loc = parse_url(store)
+    except StoreError:
         return
+    if loc.path is None:
+        return
+    path = str(loc.path)
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -96,10 +107,9 @@ def _warn_if_shared(path: str) -> None:
 
 def _no_password(text: str) -> str:
     """Database URLs in messages lose their password."""
-    import re
+    from nhiguard.store.database import mask_password
 
-    text = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
-    return re.sub(r"(?i)([?&](?:password|passwd|pwd|sslpassword)=)[^&\s]+", r"\1***", text)
+    return mask_password(text)
 
 
 def _write_report(results, fmt: str, output: str | None) -> None:
@@ -478,6 +488,8 @@ def _terminate(signum: int, _frame: object) -> None:
 def main() -> None:
     import signal
 
+    from nhiguard.store.database import StoreError
+
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, _terminate)
@@ -497,6 +509,9 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except StoreError as exc:  # the store failed under the scan: locked, read-only, full
+        click.echo(f"nhiguard: error: {_no_password(str(exc))}", err=True)
+        sys.exit(EXIT_ERROR)
     except BrokenPipeError:  # the reader went away (`nhiguard scan . | head`)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail again
         sys.exit(EXIT_ERROR)

@@ -373,7 +373,7 @@ def run_scan(
     use_hs = choose_engine(settings)
     rs_hash = effective_ruleset_hash(rules, settings)
     t0 = time.perf_counter()
-    started = datetime.now(UTC).isoformat(timespec="seconds")
+    started = _iso_now()
     full = settings.full or settings.show_secrets  # raw values exist only when re-read
     scrub = Scrubber(lambda: _matcher(rules, settings), (k for r in rules for k in r.keywords))
     srcs = open_targets(targets, settings, store, full, rs_hash, scrub)
@@ -415,7 +415,7 @@ def run_scan(
         run.stats.skipped = [run.scrub.error(e) for e in run.stats.skipped]
         run.stats.blobs_seen = len(run.seen_ids | run.done_ids)
         run.stats.duration_s = round(time.perf_counter() - t0, 3)
-        run.stats.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+        run.stats.finished_at = _iso_now()
         store.finish_scan(scan_id, run.stats)
         findings = store.findings_for_scan(scan_id, rs_hash, run.rules)
         for f in findings:
@@ -428,6 +428,11 @@ def run_scan(
         for tgt in srcs:  # a stdin spool is removed even when the scan fails
             if tgt.close is not None:
                 tgt.close()
+
+
+def _iso_now() -> str:
+    """Now as reports show times: ISO 8601 UTC to the second, with a Z (as `report` does)."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _carry_forward(store, scan_id: int, tgt: _Target, scrub: Scrubber, key: bytes) -> None:

@@ -44,7 +44,7 @@ def make_engine(url_or_path: str | os.PathLike[str], **kwargs: Any) -> Engine:
             prepare_sqlite_file(loc.path)
             target, uri = str(loc.path), False
         else:
-            target, uri = loc.uri or ":memory:", loc.uri is not None
+            target, uri = ":memory:", False
             # One shared connection, or every connection would see its own empty database.
             kwargs.setdefault("poolclass", StaticPool)
 

@@ -50,11 +50,12 @@ class BulkInsert:
             self.db.executemany(self.sql, rows)
             return
         raw = self.db.raw
-        raw.execute(self.create_tmp)
-        with raw.cursor() as cur:
-            with cur.copy(self.copy_sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        raw.execute(self.sql)
-        # Emptied now, not only at commit: a transaction may flush twice.
-        raw.execute(f"TRUNCATE {self.tmp}")
+        with self.db.errors():
+            raw.execute(self.create_tmp)
+            with raw.cursor() as cur:
+                with cur.copy(self.copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            raw.execute(self.sql)
+            # Emptied now, not only at commit: a transaction may flush twice.
+            raw.execute(f"TRUNCATE {self.tmp}")

@@ -45,7 +45,6 @@ class StoreURL:
 
     dialect: str
     path: Path | None = None  # SQLite file; None for an in-memory database
-    uri: str | None = None  # an SQLite `file:` URI given as the database name
     params: dict[str, str] = field(default_factory=dict)  # psycopg connection keywords
     shown: str = ""  # safe to show: no password
 
@@ -54,7 +53,7 @@ class StoreURL:
         if self.dialect == "sqlite":
             if self.path is not None:
                 return f"sqlite:///{self.path}"
-            return f"sqlite:///{self.uri}" if self.uri else "sqlite://"
+            return "sqlite://"
         p = dict(self.params)
         auth = ""
         if "user" in p:
@@ -77,17 +76,24 @@ def parse_url(url_or_path: str | os.PathLike[str]) -> StoreURL:
     scheme = text.split("://", 1)[0].lower()
     dialect = _SCHEMES.get(scheme)
     if dialect is None:
-        backend = scheme.split("+", 1)[0]
+        backend, _, driver = scheme.partition("+")
+        if backend in ("sqlite", "postgresql", "postgres") and driver:
+            raise StoreError(f"unsupported database driver {driver!r}; use sqlite:///PATH or "
+                             "postgresql+psycopg://...")
         raise StoreError(f"unsupported store backend {backend!r}; "
                          "use an SQLite file path or a postgresql+psycopg:// URL")
     if dialect == "sqlite":
-        rest = text.split("://", 1)[1].split("?", 1)[0]
-        # sqlite:///rel.db names rel.db, sqlite:////abs.db names /abs.db, sqlite:// memory
+        rest = text.split("://", 1)[1]
+        if "?" in rest:
+            raise StoreError("SQLite store URLs take no query parameters; give sqlite:///PATH")
+        if rest in ("", "/:memory:", ":memory:"):  # sqlite:// or sqlite:///:memory:
+            return StoreURL("sqlite", shown=text)  # a throwaway store, gone when the run ends
+        # sqlite:///rel.db names rel.db, sqlite:////abs.db names /abs.db
         db = rest[1:] if rest.startswith("/") else rest
-        if not db or db == ":memory:":
-            return StoreURL("sqlite", shown=text)
+        if not db:
+            raise StoreError("the SQLite store URL names no file; give sqlite:///PATH")
         if db.startswith("file:"):
-            return StoreURL("sqlite", uri=db, shown=text)
+            raise StoreError("SQLite file: URIs are not supported; give sqlite:///PATH or the path")
         return StoreURL("sqlite", path=Path(unquote(db)).expanduser(), shown=text)
     try:
         parts = urlsplit(text)
@@ -109,10 +115,28 @@ def parse_url(url_or_path: str | os.PathLike[str]) -> StoreURL:
 
 
 def mask_password(text: str) -> str:
-    """A URL without its password (in the authority or in a query parameter)."""
+    """Text without the password of any URL in it (in the authority or a query parameter).
+
+    The authority's password runs from the first ':' after `scheme://` to the *last* '@'
+    before the path, as URL parsers read it: a password can hold '@' and spaces."""
     import re
 
-    text = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    out, pos = [], 0
+    for m in re.finditer(r"://", text):
+        start = m.end()
+        if start < pos:
+            continue
+        end = len(text)
+        for stop in ("/", "?", "#", "\n"):
+            i = text.find(stop, start)
+            if 0 <= i < end:
+                end = i
+        at = text.rfind("@", start, end)
+        colon = text.find(":", start, at) if at >= 0 else -1
+        if colon >= 0:
+            out.append(text[pos : colon + 1] + "***")
+            pos = at
+    text = "".join(out) + text[pos:]
     return re.sub(r"(?i)([?&](?:" + "|".join(_SECRET_PARAMS) + r")=)[^&\s]+", r"\1***", text)
 
 
@@ -185,15 +209,21 @@ class Database:
         which opens an existing file without writing to it (no journal mode switched)."""
         loc = parse_url(url_or_path)
         if loc.dialect == "sqlite":
-            return cls(_connect_sqlite(loc, read_only), loc, read_only)
+            try:
+                return cls(_connect_sqlite(loc, read_only), loc, read_only)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open store {loc.shown}: {_first_line(exc)}") from None
         try:
             import psycopg
         except ModuleNotFoundError as exc:  # the driver is an extra
             raise StoreError(f"the database driver {exc.name!r} is not installed; for PostgreSQL: "
                              "pip install 'nhiguard[postgres]'") from None
-        conn = psycopg.connect(**loc.params, autocommit=True)
-        if read_only:
-            conn.execute("SET default_transaction_read_only = on")
+        try:
+            conn = psycopg.connect(**loc.params, autocommit=True)
+            if read_only:
+                conn.execute("SET default_transaction_read_only = on")
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open store {loc.shown}: {_first_line(exc)}") from None
         return cls(conn, loc, read_only)
 
     # ------------------------------------------------------------------ statements
@@ -207,18 +237,33 @@ class Database:
             out = self._pg_sql[text] = text.replace("%", "%%").replace("?", "%s")
         return out
 
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """The driver's errors as StoreError: a locked, read-only, full or broken store is
+        a problem of the input, said in one line, not a bug."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not _is_driver_error(exc):
+                raise
+            raise StoreError(f"store {self.shown}: {_first_line(exc)}") from exc
+
     def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; returns the driver's cursor (iterate it for rows)."""
-        return self.raw.execute(self.sql(text), tuple(params))
+        with self.errors():
+            return self.raw.execute(self.sql(text), tuple(params))
 
     def executemany(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        if self.dialect == "sqlite":
-            self.raw.executemany(text, rows)
-        else:
-            with self.raw.cursor() as cur:
-                cur.executemany(self.sql(text), rows)
+        with self.errors():
+            if self.dialect == "sqlite":
+                self.raw.executemany(text, rows)
+            else:
+                with self.raw.cursor() as cur:
+                    cur.executemany(self.sql(text), rows)
 
     def all(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self.execute(text, params).fetchall())
@@ -242,17 +287,24 @@ class Database:
             raise RuntimeError("transactions do not nest")
         self._in_tx = True
         try:
-            if self.dialect == "sqlite":
-                self.raw.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
-                try:
-                    yield self
-                except BaseException:
-                    self.raw.execute("ROLLBACK")
-                    raise
-                self.raw.execute("COMMIT")
-            else:
-                with self.raw.transaction():
-                    yield self
+            with self.errors():
+                if self.dialect == "sqlite":
+                    self.raw.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
+                    try:
+                        yield self
+                    except BaseException:
+                        self.raw.execute("ROLLBACK")
+                        raise
+                    self.raw.execute("COMMIT")
+                else:
+                    with self.raw.transaction():
+                        if not self.read_only:
+                            # writers of one store take turns, as on SQLite: concurrent upserts
+                            # of the same findings would otherwise deadlock, and two scans
+                            # creating a new store would both create it
+                            self.raw.execute("SELECT pg_advisory_xact_lock(hashtext("
+                                             "'nhiguard:' || current_schema()))")
+                        yield self
         finally:
             self._in_tx = False
 
@@ -294,15 +346,18 @@ class Database:
 
 def _connect_sqlite(loc: StoreURL, read_only: bool) -> sqlite3.Connection:
     path = loc.path
+    if path is not None and (path.is_dir() or str(loc.shown).endswith(("/", os.sep))):
+        raise StoreError(f"the store {loc.shown} is a directory: give the path of a file in it")
     if read_only:
         if path is None or not path.is_file():
             raise StoreError(f"no store at {loc.shown}")
-        target, uri = f"file:{quote(str(path.resolve()))}?mode=ro", True
-    elif path is not None:
-        prepare_sqlite_file(path)
+        return _connect_sqlite_read_only(path)
+    if path is not None:
+        try:
+            prepare_sqlite_file(path)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store {loc.shown}: {exc.strerror or exc}") from None
         target, uri = str(path), False
-    elif loc.uri is not None:
-        target, uri = loc.uri, True
     else:
         target, uri = ":memory:", False
     # isolation_level None: the module opens no transactions behind our back (it would do
@@ -315,6 +370,38 @@ def _connect_sqlite(loc: StoreURL, read_only: bool) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _connect_sqlite_read_only(path: Path) -> sqlite3.Connection:
+    """An existing store, read without writing. WAL readers need the -shm file next to the
+    store; where the folder is read-only it cannot be made, and the store is then read as
+    immutable (nothing else can be writing to it: nobody can)."""
+    base = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(base, uri=True, timeout=120, isolation_level=None,
+                               check_same_thread=False)
+        _sqlite_pragmas(conn, read_only=True)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK):
+            raise
+    conn = sqlite3.connect(base + "&immutable=1", uri=True, isolation_level=None,
+                           check_same_thread=False)
+    _sqlite_pragmas(conn, read_only=True)
+    return conn
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.Error):
+        return True
+    mod = type(exc).__module__
+    return mod.startswith("psycopg") and isinstance(exc, Exception)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return mask_password(text[0].strip() if text else type(exc).__name__)
 
 
 def placeholders(n: int) -> str:

@@ -31,13 +31,30 @@ VERSION_TABLE = "nhiguard_alembic_version"
 
 
 def stored_revision(db: Database) -> str | None:
-    """The store's schema revision, or None where there is no nhiguard schema."""
-    try:
-        return db.scalar(f"SELECT version_num FROM {VERSION_TABLE}")
-    except Exception:  # noqa: BLE001 - no such table (each driver names it its own way)
-        if db.dialect == "postgresql" and not db.raw.autocommit:
-            db.raw.rollback()
+    """The store's schema revision, or None where there is no nhiguard schema. Any other
+    failure (a damaged file, missing rights) is raised as it is: it is not "no schema"."""
+    if VERSION_TABLE not in table_names(db):
         return None
+    rev = db.scalar(f"SELECT version_num FROM {VERSION_TABLE}")
+    if rev is None:
+        raise StoreError(f"the store {db.shown} is damaged: it records no schema revision")
+    return str(rev)
+
+
+def table_names(db: Database) -> set[str]:
+    if db.dialect == "sqlite":
+        return set(db.column("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    return set(db.column("SELECT table_name FROM information_schema.tables "
+                         "WHERE table_schema = current_schema()"))
+
+
+def _newer(revision: str) -> bool:
+    return revision.isdigit() and SCHEMA_HEAD.isdigit() and int(revision) > int(SCHEMA_HEAD)
+
+
+def _newer_error(db: Database, revision: str) -> StoreError:
+    return StoreError(f"the store's schema revision {revision!r} is newer than this nhiguard knows "
+                      f"(newest known: {SCHEMA_HEAD!r}); upgrade nhiguard to use this store")
 
 
 def require_current(db: Database) -> None:
@@ -47,6 +64,8 @@ def require_current(db: Database) -> None:
         return
     if found is None:
         raise StoreError("not an nhiguard store (no nhiguard schema in it)")
+    if _newer(found):
+        raise _newer_error(db, found)
     raise StoreError(f"the store's schema is at revision {found!r}, this nhiguard's at "
                      f"{SCHEMA_HEAD!r}: run `nhiguard scan` with it once to migrate it")
 
@@ -57,8 +76,10 @@ def ensure_current(db: Database) -> bool:
     found = stored_revision(db)
     if found == SCHEMA_HEAD:
         return False
-    if found is None and create_at_head(db):
-        return True
+    if found is None:
+        return create_at_head(db)
+    if _newer(found):
+        raise _newer_error(db, found)
     from nhiguard.store.alchemy import engine_for
 
     engine, dispose = engine_for(db)
@@ -108,16 +129,10 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
         return False
 
 
-def _table_names(db: Database) -> set[str]:
-    if db.dialect == "sqlite":
-        return set(db.column("SELECT name FROM sqlite_master WHERE type = 'table'"))
-    return set(db.column("SELECT table_name FROM information_schema.tables "
-                         "WHERE table_schema = current_schema()"))
-
-
 def create_at_head(db: Database) -> bool:
-    """Create a new, empty store's schema and stamp it at SCHEMA_HEAD; False (nothing done)
-    when the database already holds nhiguard tables.
+    """Create a new store's schema in an empty database and stamp it at SCHEMA_HEAD; False
+    when another scan created it meanwhile. A database holding other tables is refused: it
+    is somebody else's, and nhiguard does not write its tables into it.
 
     The statements are those `schema.metadata.create_all` runs, kept as SQL text in
     `store/ddl/<dialect>.sql` (a test checks they are still what SQLAlchemy renders, and that
@@ -130,8 +145,13 @@ def create_at_head(db: Database) -> bool:
     # the check runs inside the write transaction (BEGIN IMMEDIATE on SQLite), so two scans
     # creating one new store take turns and the second finds the first's tables
     with db.transaction():
-        if {VERSION_TABLE, "scans", "meta"} & _table_names(db):
-            return False
+        tables = table_names(db)
+        if VERSION_TABLE in tables:
+            return False  # another scan made it while this one waited for the lock
+        if tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise StoreError(f"{db.shown} is not an nhiguard store: it holds other tables "
+                             f"({shown}); give a new file, or an empty database or schema")
         for statement in statements:
             db.raw.execute(statement)  # DDL text as SQLAlchemy rendered it: no parameters
         db.execute(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (?)", (SCHEMA_HEAD,))

@@ -32,7 +32,7 @@ import nhiguard
 from nhiguard.model import Finding, Location, Match, Rule, ScanError, ScanStats, Severity
 from nhiguard.store import migrate
 from nhiguard.store.bulk import BulkInsert
-from nhiguard.store.database import Database, placeholders
+from nhiguard.store.database import Database, StoreError, placeholders
 from nhiguard.store.ids import canonical_json, finding_id, location_key
 
 #: Triage statuses a finding can have; "open" is the default.
@@ -256,8 +256,13 @@ class Store:
         try:
             self.flush()
             if self._dialect == "sqlite" and not self._read_only:
-                # Keeps the query planner's statistics fresh (SQLite's advice: on close).
-                self.db.execute("PRAGMA optimize")
+                # Keeps the query planner's statistics fresh (SQLite's advice: on close). It
+                # reads and then writes, which SQLite refuses at once while another scan
+                # writes, without waiting: it is advice, so that scan's turn is enough.
+                try:
+                    self.db.execute("PRAGMA optimize")
+                except StoreError:
+                    pass
         finally:
             self._closed = True
             self.db.close()

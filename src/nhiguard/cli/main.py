@@ -69,9 +69,7 @@ def _load_rules(settings):
 
 
 def _open_store(settings, read_only: bool = False):
-    from nhiguard.store import Store
-
-    from nhiguard.store import StoreError
+    from nhiguard.store import Store, StoreError
 
     try:
         store = Store.open(settings.store, read_only=read_only)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,12 @@ def test_docker_archive_every_layer_and_the_config(tmp_path, layered):
     assert fields == {"env": "Env", "label": "Labels", "arg": "history[0].created_by"}
     assert all(found[t[k]][0]["source"] == "image-config" for k in ("env", "label", "arg"))
     assert found[t["env"]][0]["line"] == 2  # the second Env entry
+    import jsonschema
+
+    from nhiguard.report import json_report
+
+    schema = json.loads((Path(json_report.__file__).parent / "schemas" / "report.schema.json").read_text())
+    jsonschema.validate(run.report, schema)
 
 
 def test_the_shared_case_a_secret_deleted_in_a_later_layer(tmp_path, shared):
@@ -227,23 +234,51 @@ def test_registry_with_basic_auth_from_flags_environment_or_docker_config(tmp_pa
     assert "s3cret-pass" not in json.dumps(via_config.report)
 
 
-def test_pulled_layers_are_cached_and_a_rescan_of_a_new_tag_reads_only_its_new_layer(tmp_path, registry):
+def test_a_new_tag_sharing_layers_downloads_and_reads_only_its_new_layer(tmp_path, registry):
     base = layer_tar([("lib/big.txt", b"x\n" * 50000)])
     one, two = gh_token(), gh_token()
     registry.push("app", "1", Img([base, layer_tar([("v.env", f"T={one}\n".encode())])]))
     registry.push("app", "2", Img([base, layer_tar([("v.env", f"T={two}\n".encode())])]))
     first = scan(tmp_path, f"registry:{registry.host}/app:1")
     assert set(places(first.report)) == {one}
+    blobs = tmp_path / "blobs" / "sha256"
+    assert len(list(blobs.iterdir())) == 3  # config, two layers
+    shared_blob = blobs / digest(gz(base))[7:]
+    shared_blob.unlink()  # so a download of it would show
     # (without --show-secrets: raw values exist only when content is read again)
     second = scan(tmp_path, f"registry:{registry.host}/app:2", show=False)
     [f] = second.report["findings"]
     assert [(loc["path"], loc["image"]) for loc in f["locations"]] == [("v.env", f"registry:{registry.host}/app:2")]
-    # the shared layer's file is known from the store: only the new layer's file is matched
-    assert second.report["scan"]["blobs_reused"] == 1
-    cached = list((tmp_path / "blobs" / "sha256").iterdir())
-    assert len(cached) == 5  # two configs, the shared layer once, two top layers
+    # the shared layer is known from the store: not downloaded, not read, its file not matched
+    assert not shared_blob.exists()
+    # so are the config fields the two tags share (all of them here): only v.env is new
+    assert second.report["scan"]["blobs_scanned"] == 1
 
 
 def test_an_unreachable_registry_is_a_clear_error(tmp_path):
     run = scan(tmp_path, "registry:127.0.0.1:9/app:1")
     assert run.code == 2 and "cannot reach" in run.stderr
+
+
+def test_a_rescan_with_new_rules_reads_known_layers_again(tmp_path):
+    token = gh_token()
+    img = Img([layer_tar([("a/x.env", f"T={token}\n".encode()), ("a/tool", b"\x7fELF\x00\x01" * 100)])])
+    archive = write_docker_archive(tmp_path / "a.tar", [(["a:1"], img)])
+    assert set(places(scan(tmp_path, f"docker-archive:{archive}").report)) == {token}
+    again = scan(tmp_path, f"docker-archive:{archive}", show=False)  # from the store's layer index
+    assert again.report["scan"]["blobs_scanned"] == 0 and len(again.report["findings"]) == 1
+    rules = tmp_path / "extra.yml"
+    rules.write_text("""rules:
+  - id: team.marker
+    name: Team marker
+    pattern: 'MARKER_[0-9]{6}'
+    kind: api_key
+    severity: low
+    keywords: [marker_]
+    examples: ['MARKER_123456']
+    negative_examples: ['MARKER']
+""")
+    (tmp_path / "b.env").write_text("x\n")
+    new_rules = scan(tmp_path, f"docker-archive:{archive}", show=False, extra=("--rules", rules))
+    assert new_rules.report["scan"]["blobs_scanned"] >= 2  # the layer's files matched again
+    assert len(new_rules.report["findings"]) == 1

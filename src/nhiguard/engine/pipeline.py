@@ -157,7 +157,7 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
             out.append(_Target(t, stdin.items(), close=stdin.close))
             continue
         if t.startswith(IMAGE_PREFIXES):
-            out.append(_Target(scrub.text(t), _image_source(t, settings).items()))
+            out.append(_Target(scrub.text(t), _image_source(t, settings, store, full, rs_hash).items()))
             continue
         if not os.path.lexists(t):
             # reported like any unreadable input: the other targets are still scanned
@@ -205,21 +205,33 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
         out.append(_Target(scrub.text(os.path.realpath(t)), src.items()))
 
 
-def _image_source(target: str, settings: Settings):
+def _image_source(target: str, settings: Settings, store, full: bool, rs_hash: str):
     from functools import partial
     from pathlib import Path
 
-    from nhiguard.sources.image import ImageSource
+    from nhiguard.sources.image import ImageSource, LayerIndex
     from nhiguard.sources.oci import Platform
     from nhiguard.sources.registry import Credentials, pull
 
     creds = Credentials(settings.registry_username or None, settings.registry_password or None)
+    key = settings.fingerprint_key_bytes
+    # the index's ids are keyed, and what it lists depends on the size limit
+    key_id = hashlib.sha256(key + b"\0" + str(settings.max_file_size).encode()).hexdigest()[:16]
+    index = LayerIndex(
+        key=key,
+        key_id=key_id,
+        # --full reads every layer again (and records it afresh)
+        get=(lambda digest, kid: None) if full else store.layer_index,
+        put=store.record_layer_index,
+        scanned=lambda ids: store.already_scanned(rs_hash, ids),
+    )
     return ImageSource(
         target,
         max_file_size=settings.max_file_size,
         platform=Platform.parse(settings.platform) if settings.platform else None,
         pull=partial(pull, credentials=creds, plain_http_hosts=settings.registry_plain_http,
                      blob_dir=Path(settings.image_cache).expanduser() if settings.image_cache else None),
+        index=index,
     )
 
 
@@ -266,8 +278,14 @@ class _Run:
                 self.by_blob.pop(res.blob_id, None)  # its places were never recorded
             if res.error:
                 self.stats.errors.append(ScanError(where, res.error))
-            else:
-                self.stats.skipped.append(ScanError(where, res.skipped or "", kind="skipped"))
+                return
+            self.stats.skipped.append(ScanError(where, res.skipped or "", kind="skipped"))
+            if res.blob_id and res.blob_id not in self.done_ids:
+                # skipped by policy (binary, too large), which the ruleset hash includes: under
+                # it the blob holds nothing, and a rescan need not read it again (an image
+                # layer is read again only if one of its files is not known)
+                self.done_ids.add(res.blob_id)
+                self.store.record_blob(self.scan_id, self.rs_hash, res.blob_id, res.size, (), self.rules)
             return
         bid = res.blob_id
         assert bid is not None
@@ -302,7 +320,8 @@ def _batches(run: _Run, targets: list[_Target], full: bool) -> Iterator[list[Blo
     key = run.settings.fingerprint_key_bytes
 
     def flush_known() -> Iterator[BlobTask]:
-        keyed = [(item, target, keyed_blob_id(item.blob_id, key)) for item, target in known]
+        keyed = [(item, target, item.blob_id if item.keyed else keyed_blob_id(item.blob_id, key))
+                 for item, target in known]
         ids = {bid for _, _, bid in keyed}
         stored = set() if full else run.store.already_scanned(run.rs_hash, ids)
         if stored:

@@ -55,6 +55,7 @@ class SourceItem:
     loader: BlobLoader
     blob_id: str | None = None  # known without reading (git object id); else computed on load
     size: int | None = None  # when known up front
+    keyed: bool = False  # blob_id is already the keyed id (from the store), not the git id
 
 
 SourceOutput = SourceItem | ScanError

@@ -23,7 +23,7 @@ import io
 import posixpath
 import tarfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -52,6 +52,19 @@ class _Entry:
     kind: str  # "file", "dir", "other" (links, devices), "whiteout", "opaque"
     blob_id: str | None = None  # files: git blob id of the content
     size: int = 0
+
+
+@dataclass
+class LayerIndex:
+    """The store's record of layers read in earlier scans, as the pipeline lends it: a layer
+    whose files are all known under the scan's ruleset is neither downloaded nor
+    decompressed again; its files are yielded by their (keyed) ids."""
+
+    key: bytes  # the fingerprint key, which the ids in the index are keyed with
+    key_id: str  # names the key and the content policy the index entries were made under
+    get: Callable[[str, str], list[list[Any]] | None]  # (layer digest, key_id) -> entries
+    put: Callable[[str, str, list[list[Any]]], None]
+    scanned: Callable[[set[str]], set[str]]  # those keyed ids the store has results for
 
 
 @dataclass
@@ -146,6 +159,7 @@ class ImageSource:
         max_file_size: int,
         platform: Platform | None = None,
         pull: Callable[[str, Platform | None], Image] | None = None,
+        index: LayerIndex | None = None,
     ) -> None:
         parsed = parse_image_target(target)
         if parsed is None:
@@ -155,7 +169,9 @@ class ImageSource:
         self.max_file_size = max_file_size
         self.platform = platform
         self.pull = pull
+        self.index = index
         self._layers: dict[str, list[_Entry]] = {}  # layers read in this run, by digest
+        self.layers_read = 0  # decompressed in this run (the rest came from memory or the store)
 
     def items(self) -> Iterator[SourceOutput]:
         try:
@@ -200,7 +216,7 @@ class ImageSource:
             if text:
                 data = text.encode("utf-8", "surrogatepass")
                 yield SourceItem(ImageConfigProvenance(image.name, name), BytesLoader(data),
-                                 size=len(data))
+                                 blob_id=git_blob_id(data), size=len(data))
 
     # ------------------------------------------------------------------ layers
 
@@ -209,35 +225,70 @@ class ImageSource:
         # from the top down: what a layer holds is hidden or not by the layers above it
         for layer in reversed(image.layers):
             entries = self._layers.get(layer.digest)
+            keyed = False
+            if entries is None:
+                entries = self._indexed(layer.digest)
+                keyed = entries is not None
             if entries is None:
                 entries = []
-                yield from self._read_layer(image, layer, shadow, entries)
+                complete = yield from self._read_layer(image, layer, shadow, entries)
                 self._layers[layer.digest] = entries
+                self.layers_read += 1
+                if complete and self.index is not None:
+                    self._record(layer.digest, entries)
             else:
-                yield from self._known_layer(image, layer, shadow, entries)
+                yield from self._known_layer(image, layer, shadow, entries, keyed)
             shadow.add(entries)
 
+    def _indexed(self, digest: str) -> list[_Entry] | None:
+        """The layer's entries from the store, if every file in it has results there."""
+        if self.index is None:
+            return None
+        raw = self.index.get(digest, self.index.key_id)
+        if raw is None:
+            return None
+        try:
+            entries = [_Entry(str(p), str(k), b if isinstance(b, str) else None, int(n))
+                       for p, k, b, n in raw]
+        except (TypeError, ValueError):
+            return None
+        ids = {e.blob_id for e in entries if e.kind == "file" and e.blob_id}
+        if any(e.kind == "file" and not e.blob_id for e in entries):
+            return None
+        if ids and self.index.scanned(ids) != ids:
+            return None  # a file not matched under this ruleset: the layer is read again
+        return entries
+
+    def _record(self, digest: str, entries: list[_Entry]) -> None:
+        from nhiguard.model.blob import keyed_blob_id
+
+        assert self.index is not None
+        rows = [[e.path, e.kind, keyed_blob_id(e.blob_id, self.index.key) if e.blob_id else None, e.size]
+                for e in entries]
+        self.index.put(digest, self.index.key_id, rows)
+
     def _known_layer(self, image: Image, layer: Layer, shadow: _Shadow,
-                     entries: list[_Entry]) -> Iterator[SourceOutput]:
+                     entries: list[_Entry], keyed: bool) -> Iterator[SourceOutput]:
         for e in entries:
             if e.kind == "file" and e.blob_id is not None:
                 prov = ImageProvenance(image.name, layer.digest, e.path, not shadow.hides(e.path),
                                        layer.instruction)
-                yield SourceItem(prov, _Gone(), blob_id=e.blob_id, size=e.size)
+                yield SourceItem(prov, _Gone(), blob_id=e.blob_id, size=e.size, keyed=keyed)
 
     def _read_layer(self, image: Image, layer: Layer, shadow: _Shadow,
-                    entries: list[_Entry]) -> Iterator[SourceOutput]:
+                    entries: list[_Entry]) -> Generator[SourceOutput, None, bool]:
+        """Yields the layer's files; returns whether the whole layer was read."""
         where = f"{image.name} layer {layer.digest[:19]}"
         try:
-            if not getattr(layer, "verified", False):
+            if not layer.verified:
                 _verify(layer)  # first: nothing of a corrupt or tampered layer is reported
             raw = layer.opener()
         except ImageError as exc:
             yield ScanError(where, str(exc))
-            return
+            return False
         except OSError as exc:
             yield ScanError(where, f"cannot read ({exc.strerror or exc})")
-            return
+            return False
         read = 0
         try:
             with _decompressed(raw, layer.media_type) as stream, \
@@ -279,6 +330,8 @@ class ImageSource:
         except _TAR_ERRORS as exc:
             yield ScanError(where, f"truncated or corrupt layer ({_why(exc)}); the {read} file(s) "
                                    "before the damage were read")
+            return False
+        return True
 
 
 def _verify(layer: Layer) -> None:

@@ -463,3 +463,33 @@ git_walks = Table(
     Column("walked_at", UTCDateTime, nullable=False, comment="When it was walked (UTC)."),
     comment="The last history walk per repository and ruleset.",
 )
+
+image_layers = Table(
+    "image_layers",
+    metadata,
+    Column(
+        "layer_digest",
+        String(140),
+        nullable=False,
+        comment="Digest of a container image layer (its blob, or its diff id in a docker save "
+        "archive): a content id, the same in every image and tag that has the layer.",
+    ),
+    Column(
+        "key_id",
+        HASH,
+        nullable=False,
+        comment="Which fingerprint key the blob ids below are keyed with.",
+    ),
+    Column(
+        "entries",
+        Text,
+        nullable=False,
+        comment="JSON list of the layer's entries: [path, kind, keyed blob id or null, size], "
+        "kind one of file, dir, other, whiteout, opaque. Paths and keyed ids only, no content.",
+    ),
+    Column("files", Integer, nullable=False, comment="Regular files in the layer."),
+    Column("recorded_at", UTCDateTime, nullable=False, comment="When the layer was read (UTC)."),
+    PrimaryKeyConstraint("layer_digest", "key_id"),
+    comment="What each image layer holds, so a layer scanned before (in any image or tag) is "
+    "neither downloaded nor decompressed again while its files' results are in the store.",
+)

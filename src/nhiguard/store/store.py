@@ -523,6 +523,31 @@ class Store:
         self._written += len(rows)
         return len(rows)
 
+    def layer_index(self, layer_digest: str, key_id: str) -> list[list[Any]] | None:
+        """What an image layer holds, as recorded when it was read (see record_layer_index)."""
+        raw = self.db.scalar("SELECT entries FROM image_layers WHERE layer_digest = ? AND key_id = ?",
+                             (layer_digest, key_id))
+        if raw is None:
+            return None
+        try:
+            entries = json.loads(raw)
+        except ValueError:
+            return None
+        return entries if isinstance(entries, list) else None
+
+    def record_layer_index(self, layer_digest: str, key_id: str, entries: list[list[Any]]) -> None:
+        """Remember what a layer holds: [path, kind, keyed blob id or None, size] per entry."""
+        db = self.db
+        files = sum(1 for e in entries if e[1] == "file")
+        with db.transaction():
+            db.execute(
+                "INSERT INTO image_layers (layer_digest, key_id, entries, files, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (layer_digest, key_id) DO UPDATE SET "
+                "entries = excluded.entries, files = excluded.files, recorded_at = excluded.recorded_at",
+                (layer_digest, key_id, json.dumps(_safe_json(entries), separators=(",", ":")), files,
+                 db.ts(self._clock())),
+            )
+
     # ------------------------------------------------------------------ flushing
 
     def flush(self) -> None:
@@ -781,7 +806,7 @@ class Store:
 
 
 _TABLES = frozenset({"scans", "scanned_blobs", "matches", "findings", "locations",
-                     "scan_locations", "walked_commits", "git_walks", "meta"})
+                     "scan_locations", "walked_commits", "git_walks", "meta", "image_layers"})
 
 # Per bulk table: the conflict key, and the columns a conflicting row updates (none: the
 # existing row stays).

@@ -64,6 +64,27 @@ COMMENT ON COLUMN walked_commits.commit_sha IS 'Commit whose tree changes were w
 
 COMMENT ON COLUMN walked_commits.walked_at IS 'When it was walked (UTC).';
 
+CREATE TABLE image_layers (
+	layer_digest VARCHAR(140) NOT NULL, 
+	key_id VARCHAR(64) NOT NULL, 
+	entries TEXT NOT NULL, 
+	files INTEGER NOT NULL, 
+	recorded_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_image_layers PRIMARY KEY (layer_digest, key_id)
+);
+
+COMMENT ON TABLE image_layers IS 'What each image layer holds, so a layer scanned before (in any image or tag) is neither downloaded nor decompressed again while its files'' results are in the store.';
+
+COMMENT ON COLUMN image_layers.layer_digest IS 'Digest of a container image layer (its blob, or its diff id in a docker save archive): a content id, the same in every image and tag that has the layer.';
+
+COMMENT ON COLUMN image_layers.key_id IS 'Which fingerprint key the blob ids below are keyed with.';
+
+COMMENT ON COLUMN image_layers.entries IS 'JSON list of the layer''s entries: [path, kind, keyed blob id or null, size], kind one of file, dir, other, whiteout, opaque. Paths and keyed ids only, no content.';
+
+COMMENT ON COLUMN image_layers.files IS 'Regular files in the layer.';
+
+COMMENT ON COLUMN image_layers.recorded_at IS 'When the layer was read (UTC).';
+
 CREATE TABLE scanned_blobs (
 	blob_id VARCHAR(64) NOT NULL, 
 	ruleset_hash VARCHAR(64) NOT NULL, 

@@ -26,6 +26,15 @@ CREATE TABLE walked_commits (
 	CONSTRAINT pk_walked_commits PRIMARY KEY (repo_key, commit_sha)
 );
 
+CREATE TABLE image_layers (
+	layer_digest VARCHAR(140) NOT NULL, 
+	key_id VARCHAR(64) NOT NULL, 
+	entries TEXT NOT NULL, 
+	files INTEGER NOT NULL, 
+	recorded_at DATETIME NOT NULL, 
+	CONSTRAINT pk_image_layers PRIMARY KEY (layer_digest, key_id)
+);
+
 CREATE TABLE scanned_blobs (
 	blob_id VARCHAR(64) NOT NULL, 
 	ruleset_hash VARCHAR(64) NOT NULL, 

@@ -40,6 +40,7 @@ bench: install bytecode  ## benchmarks against peer scanners (installed into ben
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/credbench.py
 	$(BIN)/python bench/findings.py
+	$(BIN)/python bench/image.py
 
 lint:
 	$(BIN)/ruff check src tests

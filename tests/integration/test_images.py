@@ -282,3 +282,16 @@ def test_a_rescan_with_new_rules_reads_known_layers_again(tmp_path):
     new_rules = scan(tmp_path, f"docker-archive:{archive}", show=False, extra=("--rules", rules))
     assert new_rules.report["scan"]["blobs_scanned"] >= 2  # the layer's files matched again
     assert len(new_rules.report["findings"]) == 1
+
+
+def test_one_image_of_a_layout_or_archive_is_named_by_its_ref(tmp_path):
+    a, b = gh_token(), gh_token()
+    imgs = [Img([layer_tar([("a.env", f"T={a}\n".encode())])]),
+            Img([layer_tar([("b.env", f"T={b}\n".encode())])])]
+    root = write_oci_layout(tmp_path / "layout", [("v1", imgs[0]), ("v2", imgs[1])])
+    archive = write_docker_archive(tmp_path / "two.tar", [(["app:v1"], imgs[0]), (["app:v2"], imgs[1])])
+    assert set(places(scan(tmp_path, f"oci:{root}").report)) == {a, b}
+    assert set(places(scan(tmp_path, f"oci:{root}:v2").report)) == {b}
+    assert set(places(scan(tmp_path, f"docker-archive:{archive}:app:v1").report)) == {a}
+    missing = scan(tmp_path, f"oci:{root}:v3")
+    assert missing.code == 2 and "no image 'v3'" in missing.stderr and "v1" in missing.stderr

@@ -157,7 +157,8 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
             out.append(_Target(t, stdin.items(), close=stdin.close))
             continue
         if t.startswith(IMAGE_PREFIXES):
-            out.append(_Target(scrub.text(t), _image_source(t, settings, store, full, rs_hash).items()))
+            img = _image_source(t, settings, store, full, rs_hash)
+            out.append(_Target(scrub.text(t), img.items(), close=img.close))
             continue
         if not os.path.lexists(t):
             # reported like any unreadable input: the other targets are still scanned

@@ -244,24 +244,10 @@ def init_process(cfg: WorkerConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the parent's SIGTERM handler unwinds the CLI; a worker is stopped by SIGTERM outright
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with_parent(signal.SIGTERM)
+    from nhiguard.lifetime import die_with_parent
+
+    die_with_parent(signal.SIGTERM)
     _WORKER = Worker(cfg)
-
-
-def _die_with_parent(sig: int) -> None:
-    """On Linux, a worker gets `sig` when the scan's process dies, even by SIGKILL: an
-    orphaned worker would otherwise keep scanning, and keep the store's connection open."""
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def run_in_process(tasks: Sequence[BlobTask]) -> list[BlobResult]:

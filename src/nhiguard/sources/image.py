@@ -20,21 +20,24 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import posixpath
-import tarfile
+import shutil
+import tempfile
 import zlib
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from nhiguard.model import ImageConfigProvenance, ImageProvenance, ScanError
 from nhiguard.sources.base import BytesLoader, LoadError, SourceItem, SourceOutput
 from nhiguard.sources.oci import Image, ImageError, Layer, Platform, iter_images, parse_image_target
+from nhiguard.sources.tarscan import Member, scan_tar
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_TAR_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error, ImageError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +175,14 @@ class ImageSource:
         self.index = index
         self._layers: dict[str, list[_Entry]] = {}  # layers read in this run, by digest
         self.layers_read = 0  # decompressed in this run (the rest came from memory or the store)
+        self._tmp: str | None = None  # private folder of what this scan unpacks
+        self._pool: Any = None  # the helper thread that fetches layers ahead
+        self._procs: Any = None  # the helper process that unpacks and lists them
 
     def items(self) -> Iterator[SourceOutput]:
         try:
-            images = list(iter_images(self.kind, self.rest, self.platform, self.pull))
+            images = list(iter_images(self.kind, self.rest, self.platform, self.pull,
+                                      workdir=self._workdir() if self.kind == "docker-archive" else None))
         except ImageError as exc:
             yield ScanError(self.target, str(exc))
             return
@@ -221,24 +228,75 @@ class ImageSource:
     # ------------------------------------------------------------------ layers
 
     def _layer_items(self, image: Image) -> Iterator[SourceOutput]:
-        shadow = _Shadow()
-        # from the top down: what a layer holds is hidden or not by the layers above it
-        for layer in reversed(image.layers):
-            entries = self._layers.get(layer.digest)
-            keyed = False
-            if entries is None:
-                entries = self._indexed(layer.digest)
-                keyed = entries is not None
-            if entries is None:
-                entries = []
-                complete = yield from self._read_layer(image, layer, shadow, entries)
-                self._layers[layer.digest] = entries
-                self.layers_read += 1
-                if complete and self.index is not None:
-                    self._record(layer.digest, entries)
-            else:
+        # what is known already (read earlier in this run, or in the store's index), and the
+        # rest, which a helper thread downloads, checks and unpacks ahead of the listing:
+        # zlib and hashlib work outside the interpreter lock, so that overlaps the rest
+        known: dict[str, tuple[list[_Entry], bool]] = {}
+        for layer in image.layers:
+            if layer.digest in self._layers:
+                known[layer.digest] = (self._layers[layer.digest], False)
+            elif (indexed := self._indexed(layer.digest)) is not None:
+                known[layer.digest] = (indexed, True)
+        ahead: dict[str, Future] = {}
+        for layer in reversed(image.layers):  # top first: the order they are listed in
+            if layer.digest not in known and layer.digest not in ahead:
+                ahead[layer.digest] = self._prefetch(layer)
+        try:
+            shadow = _Shadow()
+            # from the top down: what a layer holds is hidden or not by the layers above it
+            for layer in reversed(image.layers):
+                if layer.digest in self._layers:
+                    entries, keyed = self._layers[layer.digest], False
+                elif layer.digest in known:
+                    entries, keyed = known[layer.digest]
+                else:
+                    entries = []
+                    complete = yield from self._read_layer(image, layer, shadow, entries,
+                                                           ahead[layer.digest])
+                    self._layers[layer.digest] = entries
+                    self.layers_read += 1
+                    if complete and self.index is not None:
+                        self._record(layer.digest, entries)
+                    shadow.add(entries)
+                    continue
                 yield from self._known_layer(image, layer, shadow, entries, keyed)
-            shadow.add(entries)
+                shadow.add(entries)
+        finally:
+            for fut in ahead.values():
+                fut.cancel()
+
+    def _prefetch(self, layer: Layer) -> Future:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nhiguard-layers")
+        return self._pool.submit(self._prepare, layer)
+
+    def _prepare(self, layer: Layer) -> Listing:
+        """In the helper thread: the layer's blob made local (a registry download), then
+        checked, unpacked and listed by the helper process. Errors come back through the
+        future."""
+        span = layer.span() if layer.span is not None else None
+        if span is None:  # no local file to hand over: unpack it here, list it there
+            if not layer.verified:
+                _verify(layer)
+            span = self._unpack_here(layer)
+            return self._lister().submit(list_layer, *span, "", None, self._workdir()).result()
+        digest = None if layer.verified else layer.digest
+        return self._lister().submit(list_layer, *span, layer.media_type, digest,
+                                     self._workdir()).result()
+
+    def _lister(self) -> Any:
+        """One helper process, which unpacks and lists layers while this one hands their
+        files to the scan: decompression and hashing are most of what a layer costs."""
+        if self._procs is None:
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
+            # spawned, not forked: this process runs threads
+            self._procs = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                              initializer=_lister_init)
+        return self._procs
 
     def _indexed(self, digest: str) -> list[_Entry] | None:
         """The layer's entries from the store, if every file in it has results there."""
@@ -276,13 +334,16 @@ class ImageSource:
                 yield SourceItem(prov, _Gone(), blob_id=e.blob_id, size=e.size, keyed=keyed)
 
     def _read_layer(self, image: Image, layer: Layer, shadow: _Shadow,
-                    entries: list[_Entry]) -> Generator[SourceOutput, None, bool]:
-        """Yields the layer's files; returns whether the whole layer was read."""
+                    entries: list[_Entry], prepared: Future) -> Generator[SourceOutput, None, bool]:
+        """Yields the layer's files; returns whether the whole layer was read.
+
+        The files are not read here: the helper process lists an uncompressed layer in
+        place, or unpacks a compressed one into a private temporary file as it lists it,
+        computing each file's content id on the way; each file is handed to a worker as a
+        span of that file."""
         where = f"{image.name} layer {layer.digest[:19]}"
         try:
-            if not layer.verified:
-                _verify(layer)  # first: nothing of a corrupt or tampered layer is reported
-            raw = layer.opener()
+            listing = prepared.result()
         except ImageError as exc:
             yield ScanError(where, str(exc))
             return False
@@ -290,48 +351,194 @@ class ImageSource:
             yield ScanError(where, f"cannot read ({exc.strerror or exc})")
             return False
         read = 0
-        try:
-            with _decompressed(raw, layer.media_type) as stream, \
-                    tarfile.open(fileobj=stream, mode="r|") as tf:
-                for m in tf:
-                    path = _normal(m.name)
-                    if not path:
-                        continue
-                    base = posixpath.basename(path)
-                    parent = posixpath.dirname(path)
-                    if base == OPAQUE:
-                        entries.append(_Entry(parent, "opaque"))
-                        continue
-                    if base.startswith(WHITEOUT):
-                        entries.append(_Entry(posixpath.join(parent, base[len(WHITEOUT):]), "whiteout"))
-                        continue
-                    if m.isdir():
-                        entries.append(_Entry(path, "dir"))
-                        continue
-                    if not m.isreg():
-                        entries.append(_Entry(path, "other"))  # links, devices: no content of their own
-                        continue
-                    visible = not shadow.hides(path)
-                    prov = ImageProvenance(image.name, layer.digest, path, visible, layer.instruction)
-                    if m.size > self.max_file_size:
-                        entries.append(_Entry(path, "other"))
-                        yield ScanError(f"{image.name}:{path}", f"larger than --max-file-size "
-                                        f"({m.size} > {self.max_file_size} bytes)", kind="skipped")
-                        continue
-                    fh = tf.extractfile(m)
-                    data = fh.read() if fh is not None else b""
-                    bid = git_blob_id(data)
-                    entries.append(_Entry(path, "file", bid, len(data)))
-                    read += 1
-                    # a file cut short by a truncated layer: what of it is there is read too
-                    yield SourceItem(prov, BytesLoader(data), blob_id=bid, size=len(data))
-                    if len(data) < m.size:
-                        raise EOFError(f"the layer ends inside {path}")
-        except _TAR_ERRORS as exc:
-            yield ScanError(where, f"truncated or corrupt layer ({_why(exc)}); the {read} file(s) "
-                                   "before the damage were read")
+        for m in listing.members:
+            path = _normal(m.name)
+            if not path:
+                continue
+            name = posixpath.basename(path)
+            parent = posixpath.dirname(path)
+            if name == OPAQUE:
+                entries.append(_Entry(parent, "opaque"))
+                continue
+            if name.startswith(WHITEOUT):
+                entries.append(_Entry(posixpath.join(parent, name[len(WHITEOUT):]), "whiteout"))
+                continue
+            if m.kind != "file":
+                entries.append(_Entry(path, m.kind if m.kind == "dir" else "other"))
+                continue
+            prov = ImageProvenance(image.name, layer.digest, path, not shadow.hides(path), layer.instruction)
+            if m.size > self.max_file_size:
+                entries.append(_Entry(path, "other"))
+                yield ScanError(f"{image.name}:{path}", f"larger than --max-file-size "
+                                f"({m.size} > {self.max_file_size} bytes)", kind="skipped")
+                continue
+            entries.append(_Entry(path, "file", m.blob_id, m.size))
+            read += 1
+            yield SourceItem(prov, SpanLoader(listing.path, listing.base + m.offset, m.size),
+                             blob_id=m.blob_id, size=m.size)
+        if listing.problem is not None:
+            yield ScanError(where, f"truncated or corrupt layer ({listing.problem}); the {read} "
+                                   "file(s) before the damage were read")
             return False
         return True
+
+    def _unpack_here(self, layer: Layer) -> tuple[str, int, int]:
+        """A layer whose blob is no local file (read through its opener), unpacked into a
+        private temporary file; damage ends it early, and the listing finds where."""
+        fd, tmp = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=self._workdir())
+        with os.fdopen(fd, "wb") as out, layer.opener() as raw:
+            try:
+                with _decompressed(raw, layer.media_type) as stream:
+                    while chunk := stream.read(1 << 20):
+                        out.write(chunk)
+            except (OSError, EOFError, zlib.error):
+                pass
+            return tmp, 0, out.tell()
+
+    def _workdir(self) -> str:
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="nhiguard-image-")  # 0700
+        return self._tmp
+
+    def close(self) -> None:
+        """Remove what the scan unpacked; called when the scan ends, its tasks all done."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._procs is not None:
+            self._procs.shutdown(wait=True, cancel_futures=True)
+            self._procs = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A layer laid out as an uncompressed tar: where, its members, and the damage that
+    ended the listing early (None: read to the end)."""
+
+    path: str
+    base: int
+    length: int
+    members: list[Member]
+    problem: str | None
+
+
+def _lister_init() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the scan stops it; Ctrl-C is for the scan
+    from nhiguard.lifetime import die_with_parent
+
+    die_with_parent()
+
+
+def list_layer(path: str, offset: int, length: int, media_type: str, digest: str | None,
+               workdir: str) -> Listing:
+    """In the helper process: check the blob at (path, offset, length) against `digest`
+    (when given), then list it, unpacking a compressed one into `workdir` on the way."""
+    with open(path, "rb") as fh:
+        window = _Window(fh, offset, length)
+        if digest is not None:
+            alg, _, want = digest.partition(":")
+            if alg not in ("sha256", "sha512"):
+                raise ImageError(f"unsupported digest {digest!r}")
+            h = hashlib.new(alg)
+            while chunk := window.read(1 << 20):
+                h.update(chunk)
+            if h.hexdigest() != want.lower():
+                raise ImageError(f"blob {digest[:19]}... does not match its digest (corrupt or tampered)")
+            window.seek(0)
+        head = window.read(4)
+        window.seek(0)
+        if not (head[:2] == b"\x1f\x8b" or head == _ZSTD_MAGIC or media_type.endswith(("+gzip", "+zstd"))):
+            members, problem = scan_tar(io.BufferedReader(window, 1 << 20))
+            return Listing(path, offset, length, members, problem)
+        fd, tmp = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=workdir)
+        with os.fdopen(fd, "wb") as sink:
+            try:
+                with _decompressed(io.BufferedReader(window, 1 << 20), media_type) as stream:
+                    members, problem = scan_tar(stream, sink)
+            except (OSError, EOFError, zlib.error) as exc:
+                # the listing stopped inside the damaged stream: list what reached the file
+                sink.flush()
+                members, problem = _relist(tmp), _why(exc)
+            size = sink.tell()
+        return Listing(tmp, 0, size, members, problem)
+
+
+def _relist(path: str) -> list[Member]:
+    with open(path, "rb") as fh:
+        return scan_tar(fh)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class SpanLoader:
+    """A file inside a layer: `size` bytes at `offset` of a local file (a layer blob, an
+    archive holding one, or a layer unpacked for this scan). Picklable; read in the worker."""
+
+    path: str
+    offset: int
+    size: int
+
+    def load(self) -> bytes:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise LoadError(exc.strerror or type(exc).__name__) from None
+        try:
+            data = os.pread(fd, self.size, self.offset)
+            if len(data) < self.size:
+                parts, have = [data], len(data)
+                while have < self.size:
+                    more = os.pread(fd, self.size - have, self.offset + have)
+                    if not more:
+                        raise LoadError("the layer file shrank while it was read")
+                    parts.append(more)
+                    have += len(more)
+                data = b"".join(parts)
+            return data
+        except OSError as exc:
+            raise LoadError(exc.strerror or type(exc).__name__) from None
+        finally:
+            os.close(fd)
+
+
+class _Window(io.RawIOBase):
+    """A seekable view of `length` bytes at `base` of an open file (a layer inside an archive)."""
+
+    def __init__(self, fh: IO[bytes], base: int, length: int) -> None:
+        self._fh = fh
+        self._base = base
+        self._length = length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence == io.SEEK_END:
+            offset += self._length
+        self._pos = max(0, offset)
+        return self._pos
+
+    def readinto(self, b: Any) -> int:
+        n = max(0, min(len(b), self._length - self._pos))
+        if n == 0:
+            return 0
+        data = os.pread(self._fh.fileno(), n, self._base + self._pos)
+        b[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
 
 
 def _verify(layer: Layer) -> None:

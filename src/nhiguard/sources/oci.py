@@ -79,6 +79,9 @@ class Layer:
     opener: Callable[[], IO[bytes]]  # the blob as stored; its digest is checked by `open`
     instruction: str | None = None  # the history entry that made it (`created_by`)
     verified: bool = False  # the blob was checked against its digest already (a registry download)
+    # where the blob lies in a local file: (path, offset, length), so that workers can read
+    # an uncompressed layer's files in place; None when it cannot be read that way
+    span: Callable[[], tuple[str, int, int]] | None = None
 
     def open(self) -> IO[bytes]:
         """The blob, read through a reader that fails at the end if the digest is wrong."""
@@ -178,7 +181,9 @@ def history_instructions(config: dict[str, Any], n_layers: int) -> list[str | No
 
 def image_from_manifest(name: str, manifest: dict[str, Any], read_blob: Callable[[str], bytes],
                         open_blob: Callable[[dict[str, Any]], Callable[[], IO[bytes]]],
-                        digest: str | None = None) -> Image:
+                        digest: str | None = None,
+                        span_blob: Callable[[dict[str, Any]], Callable[[], tuple[str, int, int]]] | None = None,
+                        ) -> Image:
     """An Image from a manifest document; `read_blob(digest)` reads the (small) config."""
     cfg_desc = manifest.get("config")
     if not isinstance(cfg_desc, dict) or not isinstance(cfg_desc.get("digest"), str):
@@ -188,7 +193,8 @@ def image_from_manifest(name: str, manifest: dict[str, Any], read_blob: Callable
     config = _json(raw, f"{name}: config")
     descs = [d for d in manifest.get("layers") or [] if isinstance(d, dict) and isinstance(d.get("digest"), str)]
     instructions = history_instructions(config, len(descs))
-    layers = [Layer(d["digest"], str(d.get("mediaType", "")), d.get("size"), open_blob(d), instr)
+    layers = [Layer(d["digest"], str(d.get("mediaType", "")), d.get("size"), open_blob(d), instr,
+                    span=span_blob(d) if span_blob else None)
               for d, instr in zip(descs, instructions, strict=True)]
     return Image(name, config, layers, digest)
 
@@ -207,6 +213,7 @@ class _Layout:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.spannable = True  # members can be read in place by other processes
         self.tar: tarfile.TarFile | None = None
         self.members: dict[str, tarfile.TarInfo] = {}
         if os.path.isdir(path):
@@ -239,6 +246,16 @@ class _Layout:
         if fh is None:
             raise ImageError(f"{name}: missing from the archive")
         return fh
+
+    def span(self, name: str) -> tuple[str, int, int]:
+        """(file, offset, length) of a member: where a worker can read it in place."""
+        if self.tar is None:
+            full = os.path.join(self.path, name)
+            return full, 0, os.path.getsize(full)
+        member = self.members.get(name)
+        if member is None or not member.isfile():
+            raise ImageError(f"{name}: missing from the archive")
+        return self.path, member.offset_data, member.size
 
     def read(self, name: str, limit: int = MAX_DOCUMENT) -> bytes:
         with self.open(name) as fh:
@@ -294,15 +311,16 @@ def _layout_image(lay: _Layout, name: str, desc: dict[str, Any], want: Platform 
             lambda d: lay.read(_blob_name(d)),
             lambda d: (lambda: lay.open(_blob_name(d["digest"]))),
             desc["digest"],
+            lambda d: (lambda: lay.span(_blob_name(d["digest"]))),
         )
 
 
 # --------------------------------------------------------------------------- docker save
 
 
-def read_docker_archive(path: str) -> list[Image]:
-    """The images of a `docker save` tarball (gzip-compressed ones are unpacked to a
-    private temporary file first: tar members can only be read in place uncompressed)."""
+def read_docker_archive(path: str, workdir: str | None = None) -> list[Image]:
+    """The images of a `docker save` tarball (gzip-compressed ones are unpacked first, into
+    `workdir` if given, which the caller removes: tar members are read in place)."""
     src = path
     tmp: str | None = None
     try:
@@ -311,7 +329,7 @@ def read_docker_archive(path: str) -> list[Image]:
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc.strerror})") from None
     if magic == b"\x1f\x8b":
-        fd, tmp = tempfile.mkstemp(prefix="nhiguard-image-", suffix=".tar")
+        fd, tmp = tempfile.mkstemp(prefix="nhiguard-image-", suffix=".tar", dir=workdir)
         try:
             with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as gz:
                 while chunk := gz.read(1 << 20):
@@ -326,11 +344,12 @@ def read_docker_archive(path: str) -> list[Image]:
         if tmp:
             os.unlink(tmp)
         raise
-    if tmp:
+    if tmp and workdir is None:
         os.unlink(tmp)  # the open tar file keeps it readable; nothing is left behind
+        lay.spannable = False
     if not lay.exists("manifest.json"):
         if lay.exists("index.json"):
-            return read_oci_layout(path)
+            return read_oci_layout(src if tmp and workdir else path)
         raise ImageError(f"{path}: not a docker save archive (no manifest.json)")
     manifest = json.loads(lay.read("manifest.json") or b"null")
     if not isinstance(manifest, list) or not manifest:
@@ -363,7 +382,8 @@ def _archive_image(lay: _Layout, name: str, entry: Any) -> Image:
             blob_digest = member[6:].replace("/", ":", 1)
             if blob_digest != digest:
                 digest = blob_digest  # a compressed blob: its own digest, not the diff id
-        layers.append(Layer(digest, "", None, (lambda m=member: lay.open(m)), instructions[i]))
+        layers.append(Layer(digest, "", None, (lambda m=member: lay.open(m)), instructions[i],
+                            span=(lambda m=member: lay.span(m)) if lay.spannable else None))
     return Image(name, config, layers)
 
 
@@ -375,12 +395,38 @@ def parse_image_target(target: str) -> tuple[str, str] | None:
     return None
 
 
+def _path_and_ref(rest: str) -> tuple[str, str | None]:
+    """`PATH` or `PATH:REF` (an image of a layout or archive holding several), as skopeo
+    names them; a path that exists as given wins."""
+    if os.path.exists(rest) or ":" not in rest:
+        return rest, None
+    at = rest.find(":")
+    while at >= 0:  # the ref may hold ':' itself (`app.tar:app:1.0`): the path is what exists
+        if at > 0 and os.path.exists(rest[:at]) and rest[at + 1 :]:
+            return rest[:at], rest[at + 1 :]
+        at = rest.find(":", at + 1)
+    return rest, None
+
+
+def _pick(images: list[Image], ref: str | None, where: str) -> list[Image]:
+    if ref is None:
+        return images
+    chosen = [i for i in images if i.name.endswith(f":{ref}") or i.name.endswith(f"@{ref}")]
+    if not chosen:
+        names = ", ".join(i.name.rsplit(":", 1)[-1] for i in images)
+        raise ImageError(f"{where}: no image {ref!r} in it (it holds: {names})")
+    return chosen
+
+
 def iter_images(kind: str, rest: str, want: Platform | None,
-                registry: Callable[[str, Platform | None], Image] | None = None) -> Iterator[Image]:
+                registry: Callable[[str, Platform | None], Image] | None = None,
+                workdir: str | None = None) -> Iterator[Image]:
     if kind == "docker-archive":
-        yield from read_docker_archive(rest)
+        path, ref = _path_and_ref(rest)
+        yield from _pick(read_docker_archive(path, workdir), ref, rest)
     elif kind == "oci":
-        yield from read_oci_layout(rest, want)
+        path, ref = _path_and_ref(rest)
+        yield from _pick(read_oci_layout(path, want), ref, rest)
     elif kind == "registry":
         if registry is None:
             raise ImageError("registry pulls are not available here")

@@ -297,8 +297,14 @@ def pull(reference: str, want: Platform | None, credentials: Credentials | None 
     def opener_for(desc: dict[str, Any]) -> Callable[[], IO[bytes]]:
         return lambda: open(client.blob_path(ref.repository, desc["digest"]), "rb")
 
+    def span_for(desc: dict[str, Any]) -> Callable[[], tuple[str, int, int]]:
+        def span() -> tuple[str, int, int]:
+            path = client.blob_path(ref.repository, desc["digest"])
+            return str(path), 0, path.stat().st_size
+        return span
+
     image = image_from_manifest(name, doc, lambda d: client.read_blob(ref.repository, d),
-                                opener_for, digest)
+                                opener_for, digest, span_for)
     for layer in image.layers:
         layer.verified = True  # blob_path checks each download against its digest
     return image

@@ -16,6 +16,7 @@ import subprocess
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,3 +271,72 @@ def docker_config(home: Path, host: str, user: str, password: str) -> Path:
     (d / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
     os.chmod(d / "config.json", 0o600)
     return d
+
+
+class BearerFront:
+    """A token-authenticated front for a Registry, as Docker Hub and most cloud registries
+    work: `/v2/` calls without a valid bearer token get 401 with a `Bearer realm=...,
+    service=..., scope=...` challenge; the realm gives a token for the right Basic
+    credentials (anonymous pulls: `anonymous=True`); valid calls pass to the registry."""
+
+    def __init__(self, backend: Registry, user: str, password: str, anonymous: bool = False) -> None:
+        import http.server
+        import secrets as _secrets
+        import threading
+
+        self.backend = backend
+        self.token = _secrets.token_hex(16)
+        self.scopes: list[str] = []
+        front = self
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):  # noqa: N802 - the http.server protocol
+                if self.path.startswith("/token"):
+                    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+                    front.scopes.append(query.get("scope", ""))
+                    if self.headers.get("Authorization") != expected and not anonymous:
+                        self.send_response(401)
+                        self.end_headers()
+                        return
+                    body = json.dumps({"token": front.token}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if self.headers.get("Authorization") != f"Bearer {front.token}":
+                    repo = self.path.split("/")[2] if self.path.count("/") > 2 else ""
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate",
+                                     f'Bearer realm="http://{front.host}/token",service="test",'
+                                     f'scope="repository:{repo}:pull"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                req = urllib.request.Request(backend.url(self.path),
+                                             headers={"Accept": self.headers.get("Accept", "*/*")})
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as resp:
+                        body = resp.read()
+                        status, ctype = resp.status, resp.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as exc:
+                    body, status, ctype = exc.read(), exc.code, exc.headers.get("Content-Type", "")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers_image import (
+    BearerFront,
     Img,
     Registry,
     digest,
@@ -253,6 +254,25 @@ def test_a_new_tag_sharing_layers_downloads_and_reads_only_its_new_layer(tmp_pat
     assert not shared_blob.exists()
     # so are the config fields the two tags share (all of them here): only v.env is new
     assert second.report["scan"]["blobs_scanned"] == 1
+
+
+@pytest.mark.parametrize("anonymous", [False, True])
+def test_registry_with_bearer_tokens_from_its_token_service(tmp_path, registry, anonymous):
+    token = gh_token()
+    registry.push("team/svc", "v1", Img([layer_tar([("x.env", f"T={token}\n".encode())])]))
+    front = BearerFront(registry, "robot", "tok-pass", anonymous=anonymous)
+    try:
+        target = f"registry:{front.host}/team/svc:v1"
+        if not anonymous:
+            denied = scan(tmp_path, target, extra=("--registry-username", "robot", "--registry-password", "bad"))
+            assert denied.code == 2 and "token service refused" in denied.stderr
+        ok = scan(tmp_path, target, env={} if anonymous else {
+            "NHIGUARD_REGISTRY_USERNAME": "robot", "NHIGUARD_REGISTRY_PASSWORD": "tok-pass"})
+        assert ok.code == 1, ok.stderr
+        assert set(places(ok.report)) == {token}
+        assert "repository:team:pull" in front.scopes or "repository:team/svc:pull" in front.scopes
+    finally:
+        front.stop()
 
 
 def test_an_unreachable_registry_is_a_clear_error(tmp_path):

@@ -677,18 +677,16 @@ def test_upgrading_a_0002_store_keeps_its_matches(tmp_path: Path) -> None:
     had decoded NULL then) is upgraded in place and reads as before."""
     from alembic import command
 
-    from nhiguard.store.database import Database
-
     path = tmp_path / "old.db"
-    with sa_engine(path) as engine, engine.begin() as conn:
-        command.upgrade(migrate.alembic_config(conn), "0002")
-    old = Store(Database.connect(path))  # the 0002 tables, written through today's code
+    old = Store.open(path)  # written by today's code, then taken down to revision 0002
     sid = old.begin_scan(["."], RS, "python")
     secret = "tok_" + "q1w2e3r4t5y6u7i8k9j0"
     old.record_blob(sid, RS, blob(2), 10, [match(TOKEN, blob(2), secret)], RULES)
     old.record_location(sid, ".", blob(2), file_loc("a.env"))
     finish(old, sid)
     old.close()
+    with sa_engine(path) as engine, engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0002")
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         conn.execute(text("UPDATE matches SET decoded = NULL"))

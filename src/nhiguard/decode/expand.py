@@ -136,6 +136,7 @@ def expand(data: bytes, budget: DecodeBudget, depth: int = 0, route: str = "") -
         yield from _json_strings(data, budget, route)
         yield from _base64_runs(data, budget, route)
         yield from _percent_encoded(data, budget, route)
+        yield from _without_ansi(data, budget, route)
 
 
 def _join(route: str, step: str) -> str:
@@ -547,3 +548,39 @@ def _percent_encoded(data: bytes, budget: DecodeBudget, route: str) -> Iterator[
         out = b"\n".join(pieces)
         if budget.take(len(out)):
             yield Derived(out, _join(route, "url-encoded"), tuple(offsets))
+
+
+# Terminal escapes (colours, `ESC[0K`) and the carriage returns of progress output: CI job
+# logs are full of them, and `ESC[32mAPI_KEY=...` hides the start of a name from a rule that
+# wants no letter before it.
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]|\r(?!\n)")
+
+
+def _without_ansi(data: bytes, budget: DecodeBudget, route: str) -> Iterator[Derived]:
+    """The lines that hold terminal escapes, without them: one piece per line, placed at
+    the line's start. Only those lines are visited (CRLF line ends are not escapes)."""
+    if b"\x1b" not in data and b"\r" not in data:  # most text: two memchr passes
+        return
+    pieces: list[bytes] = []
+    offsets: list[tuple[int, int]] = []
+    size = 0
+    m = _ANSI_TRIGGER.search(data)
+    while m is not None:
+        start = data.rfind(b"\n", 0, m.start()) + 1
+        end = data.find(b"\n", m.end())
+        if end < 0:
+            end = len(data)
+        line = data[start:end]
+        clean = _ANSI.sub(b"", line)
+        if clean != line and clean.strip(b" \t\r"):
+            offsets.append((size, start))
+            pieces.append(clean.rstrip(b"\r"))
+            size += len(pieces[-1]) + 1
+        m = _ANSI_TRIGGER.search(data, end)
+    if pieces:
+        out = b"\n".join(pieces)
+        if budget.take(len(out)):
+            yield Derived(out, _join(route, "ansi"), tuple(offsets))
+
+
+_ANSI_TRIGGER = re.compile(rb"\x1b|\r(?!\n)")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from nhiguard.decode import DecodeBudget, expand
 from nhiguard.decode.expand import Derived, is_archive, is_utf16
+from nhiguard.engine import cilog
 from nhiguard.engine.matcher import CHUNK, Matcher, is_contextual, line_column
 from nhiguard.engine.own_output import is_own_output
 from nhiguard.engine.tasks import BlobResult, BlobTask
@@ -137,7 +138,8 @@ class Worker:
         try:
             for w in windows(_hashing(stream.pieces(self.cfg.stream_piece), hasher)):
                 lines = LineIndex.of(w)
-                for m, anchored in self._scan_tree("", w.data, budget, 0, "", as_text=True):
+                # (no CI steps: a window is not a whole log, and its line numbers are its own)
+                for m, anchored in self._scan_tree("", w.data, budget, 0, "", as_text=True, whole=False):
                     if anchored:  # window offsets become file offsets
                         start = w.base + m.start
                         line, col = lines.position(start)
@@ -155,7 +157,7 @@ class Worker:
 
     def _scan_tree(
         self, bid: str, data: bytes, budget: DecodeBudget, depth: int, route: str,
-        as_text: bool = False,
+        as_text: bool = False, whole: bool = True,
     ) -> list[tuple[Match, bool]]:
         """Matches in `data` and everything decoded from it.
 
@@ -171,10 +173,12 @@ class Worker:
         opened = False
         for d in _guarded(expand(data, budget, depth, route), budget, route):
             opened = True
-            for m, anchored in self._scan_tree(bid, d.data, budget, depth + 1, d.route):
+            for m, anchored in self._scan_tree(bid, d.data, budget, depth + 1, d.route,
+                                               whole=d.is_member):
                 route_of = m.decoded or d.route
                 if d.is_member or not anchored:
-                    out.append((replace(m, decoded=route_of), False))
+                    step = cilog.member_step(d.route, m.step) if d.is_member else m.step
+                    out.append((replace(m, decoded=route_of, step=step), False))
                     continue
                 start = d.outer_offset(m.start)
                 line, col = line_column(data, start)
@@ -184,7 +188,9 @@ class Worker:
             # archive magic, but nothing came out (corrupt, nested too deep, or text that
             # merely starts like one): what is there is still read as it stands
             out.extend((m, True) for m in self.matcher.scan(bid, data))
-        return out
+        # steps are read from whole files (a blob, an archive member), not from the pieces
+        # an encoding gave, whose matches are placed in the file that holds them
+        return _with_steps(data, out) if whole else out
 
 
 def _guarded(derived: Iterator[Derived], budget: DecodeBudget, route: str) -> Iterator[Derived]:
@@ -222,6 +228,19 @@ def _dedupe(matches: list[Match], contextual_ids: frozenset[str]) -> list[Match]
         seen.add(key)
         out.append(m)
     return out
+
+
+def _with_steps(data: bytes, found: list[tuple[Match, bool]]) -> list[tuple[Match, bool]]:
+    """CI logs: matches placed in `data` with the step of the job that printed their line
+    (see cilog); archive members' matches were placed in their member already."""
+    lines = {m.line for m, anchored in found if anchored}
+    if not lines:
+        return found
+    steps = cilog.steps_of_lines(data, lines)
+    if not steps:
+        return found
+    return [(replace(m, step=steps[m.line]) if anchored and m.line in steps else m, anchored)
+            for m, anchored in found]
 
 
 def _container(route: str | None) -> str | None:

@@ -23,6 +23,7 @@ class Match:
     secret: str | None = None  # only when the user asked to see secrets
     pair_fingerprints: tuple[str, ...] = ()  # fingerprints of paired parts in the same blob
     decoded: str | None = None  # the decode route, e.g. "base64" (later issues)
+    step: str | None = None  # CI logs: the step of the job that printed the line
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ _FIELDS = tuple(f for f in Rule.__dataclass_fields__)
 # than by its own format. Where one of them and a provider rule find the same secret, the
 # provider rule names it better, so the contextual hit is dropped: one credential, one finding.
 CONTEXTUAL_PROVIDERS = frozenset(
-    {"generic", "config", "uri", "http", "kubernetes", "htpasswd", "terraform"}
+    {"generic", "config", "uri", "http", "kubernetes", "htpasswd", "terraform", "ci"}
 )
 
 

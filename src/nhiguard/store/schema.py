@@ -326,6 +326,13 @@ matches = Table(
         comment="Decode route that exposed the secret, e.g. 'base64'; '' when it was read as it "
         "stands.",
     ),
+    Column(
+        "step",
+        String(300),
+        nullable=True,
+        comment="CI logs: the step of the job that printed the line (a GitLab section, a "
+        "GitHub Actions step); NULL elsewhere.",
+    ),
     # Two archive members can hold secrets at the same offsets of their own: the secret and
     # the route are part of what tells one match from another.
     PrimaryKeyConstraint(

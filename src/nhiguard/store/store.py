@@ -84,6 +84,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "col",
         "pair_fingerprints",
         "decoded",
+        "step",
     ),
     "locations": (
         "loc_key",
@@ -407,6 +408,7 @@ class Store:
                     m.column,
                     pairs,
                     m.decoded or "",
+                    m.step,
                 )
             )
             if fid not in self._findings:
@@ -620,7 +622,7 @@ class Store:
         # Driven by the matches, not by the scan's places: a scan sees many blobs, few of
         # which have matches.
         match_rows = db.all(
-            "SELECT m.blob_id, m.finding_id, m.fingerprint, m.line, m.col, m.decoded, "
+            "SELECT m.blob_id, m.finding_id, m.fingerprint, m.line, m.col, m.decoded, m.step, "
             "m.pair_fingerprints, f.rule_id, f.rule_name, f.kind, f.provider, f.severity, "
             "f.preview, f.status, f.first_seen "
             "FROM matches m JOIN findings f ON f.id = m.finding_id "
@@ -647,13 +649,13 @@ class Store:
                 places[blob_id].append(Database.json_out(fields))
 
         by_fp: dict[tuple[str, str], set[str]] = defaultdict(set)
-        by_finding: dict[str, list[tuple[str, int, int, Any, Any]]] = defaultdict(list)
+        by_finding: dict[str, list[tuple[str, int, int, Any, Any, Any]]] = defaultdict(list)
         finding_rows: dict[str, tuple[Any, ...]] = {}
-        for blob_id, fid, fprint, line, col, decoded, pairs, *frow in match_rows:
+        for blob_id, fid, fprint, line, col, decoded, step, pairs, *frow in match_rows:
             if isinstance(pairs, str):  # PostgreSQL's driver decodes JSONB itself
                 pairs = json.loads(pairs) if pairs != "[]" else ()
             by_fp[(blob_id, fprint)].add(fid)
-            by_finding[fid].append((blob_id, line, col, pairs, decoded))
+            by_finding[fid].append((blob_id, line, col, pairs, decoded, step))
             if fid not in finding_rows:
                 finding_rows[fid] = (fid, *frow[:5], fprint, *frow[5:])
 
@@ -675,17 +677,17 @@ class Store:
             ms = by_finding.get(fid, ())
             locs = [
                 Location(
-                    fields=dict(fields, decoded=decoded) if decoded else dict(fields),
+                    fields=_with(fields, decoded, step),
                     line=line,
                     column=col,
                     blob_id=blob_id,
                 )
-                for blob_id, line, col, _, decoded in ms
+                for blob_id, line, col, _, decoded, step in ms
                 for fields in places.get(blob_id, no_places)
             ]
             locs.sort(key=_location_order)
             paired: set[str] = set()
-            for blob_id, _, _, pairs, _ in ms:
+            for blob_id, _, _, pairs, _, _ in ms:
                 for pfp in pairs or ():
                     paired.update(by_fp.get((blob_id, pfp), ()))
             paired.discard(fid)
@@ -825,6 +827,16 @@ _CONFLICTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # one lookup in the scan_locations primary key (scan_id, blob_id, ...).
 _SEEN_IN_SCAN = ("EXISTS (SELECT 1 FROM scan_locations sl WHERE sl.scan_id = ? "
                  "AND sl.blob_id = m.blob_id)")
+
+
+def _with(fields: dict[str, Any], decoded: str | None, step: str | None) -> dict[str, Any]:
+    """A place's fields with what the match adds: its decode route and its CI step."""
+    out = dict(fields)
+    if decoded:
+        out["decoded"] = decoded
+    if step:
+        out["step"] = step
+    return out
 
 
 def _location_order(loc: Location) -> tuple[Any, ...]:

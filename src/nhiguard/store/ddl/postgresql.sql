@@ -231,6 +231,7 @@ CREATE TABLE matches (
 	col INTEGER NOT NULL, 
 	pair_fingerprints JSONB NOT NULL, 
 	decoded VARCHAR(200) DEFAULT '' NOT NULL, 
+	step VARCHAR(300), 
 	CONSTRAINT pk_matches PRIMARY KEY (blob_id, ruleset_hash, rule_id, byte_start, byte_end, fingerprint, decoded), 
 	CONSTRAINT fk_matches_blob_id_ruleset_hash_scanned_blobs FOREIGN KEY(blob_id, ruleset_hash) REFERENCES scanned_blobs (blob_id, ruleset_hash) ON DELETE CASCADE, 
 	CONSTRAINT fk_matches_finding_id_findings FOREIGN KEY(finding_id) REFERENCES findings (id) ON DELETE CASCADE
@@ -263,6 +264,8 @@ COMMENT ON COLUMN matches.col IS '1-based column of the secret, for display.';
 COMMENT ON COLUMN matches.pair_fingerprints IS 'JSON list of fingerprints of paired parts (e.g. key id + secret) in the same blob.';
 
 COMMENT ON COLUMN matches.decoded IS 'Decode route that exposed the secret, e.g. ''base64''; '''' when it was read as it stands.';
+
+COMMENT ON COLUMN matches.step IS 'CI logs: the step of the job that printed the line (a GitLab section, a GitHub Actions step); NULL elsewhere.';
 
 CREATE TABLE scan_locations (
 	scan_id INTEGER NOT NULL, 

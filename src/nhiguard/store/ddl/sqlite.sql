@@ -107,6 +107,7 @@ CREATE TABLE matches (
 	col INTEGER NOT NULL, 
 	pair_fingerprints JSON NOT NULL, 
 	decoded VARCHAR(200) DEFAULT '' NOT NULL, 
+	step VARCHAR(300), 
 	CONSTRAINT pk_matches PRIMARY KEY (blob_id, ruleset_hash, rule_id, byte_start, byte_end, fingerprint, decoded), 
 	CONSTRAINT fk_matches_blob_id_ruleset_hash_scanned_blobs FOREIGN KEY(blob_id, ruleset_hash) REFERENCES scanned_blobs (blob_id, ruleset_hash) ON DELETE CASCADE, 
 	CONSTRAINT fk_matches_finding_id_findings FOREIGN KEY(finding_id) REFERENCES findings (id) ON DELETE CASCADE

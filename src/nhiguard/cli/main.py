@@ -467,6 +467,50 @@ def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str,
     _write_report(ScanResults(__version__, stats, findings, {r.id: r for r in rules}, False), fmt, output)
 
 
+@cli.command("ci-audit")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(("table", "json", "jsonl", "sarif", "csv")),
+              help="Report format [default: table].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=_writable_output,
+              help="Write the report to FILE instead of stdout.")
+@click.option("--fail-on", type=click.Choice(("info", "low", "medium", "high", "critical")),
+              help="Lowest severity that makes the exit code 1 [default: the fail_on setting].")
+@click.pass_context
+def ci_audit(ctx: click.Context, paths: tuple[str, ...], fmt: str | None, output: str | None,
+             fail_on: str | None) -> None:
+    """Audit CI/CD configuration (GitHub Actions, GitLab CI, OIDC trust policies) for how it
+    handles non-human identities; each issue is tagged with its OWASP NHI Top 10 risks."""
+    settings = _settings(ctx, fail_on=fail_on)
+    from nhiguard.model.severity import Severity
+    from nhiguard.posture.checks import CHECKS
+    from nhiguard.posture.ci_audit import audit
+    from nhiguard.report import issues as issue_report
+
+    result = audit(list(paths))
+    fmt = fmt or "table"
+
+    def emit(stream) -> None:
+        issue_report.write(fmt, result.issues, stream, version=__version__, paths=result.paths,
+                           files=result.files, errors=result.errors, checks=list(CHECKS.values()))
+
+    if output and output != "-":
+        try:
+            with open(output, "w", encoding="utf-8", newline="") as fh:
+                emit(fh)
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror}")
+    else:
+        emit(sys.stdout)
+        sys.stdout.flush()
+    for path, problem in result.errors[:3]:
+        click.echo(f"nhiguard: {path}: {problem}", err=True)
+    if result.errors:
+        sys.exit(EXIT_ERROR)
+    threshold = Severity.parse(settings.fail_on)
+    if any(i.level >= threshold for i in result.issues):
+        sys.exit(1)
+
+
 EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 from tests.helpers_git import GitRepo
-from tests.integration.cli_helpers import nhiguard
+from tests.integration.cli_helpers import big_tree, nhiguard
 
 TOKEN = "xoxb-123456789012-123456789012-abcdefghijklmnopqrstuvwx"
 
@@ -211,11 +211,7 @@ def test_a_password_in_a_store_url_query_is_masked(tmp_path):
 
 
 def test_ctrl_c_during_a_parallel_scan_stops_the_workers_quietly(tmp_path):
-    d = tmp_path / "big"
-    d.mkdir()
-    line = ("x = compute(value, other) # ordinary code line with some words in it\n" * 300).encode()
-    for i in range(4000):
-        (d / f"f{i}.py").write_bytes(line)
+    big_tree(tmp_path / "big")
     for _ in range(3):
         env = dict(os.environ, NHIGUARD_PROGRESS="off")
         p = subprocess.Popen([sys.executable, "-m", "nhiguard.cli.main", "scan", "big", "--full", "-j", "2",

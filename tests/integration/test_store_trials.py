@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
@@ -17,15 +15,9 @@ import pytest
 from nhiguard.store.database import StoreError, mask_password, parse_url
 from tests.helpers_git import GitRepo
 from tests.helpers_pg import pg_schema_url
-from tests.integration.cli_helpers import nhiguard
+from tests.integration.cli_helpers import big_tree, nhiguard, spawn
 
 TOKEN = "xoxb-123456789012-123456789012-abcdefghijklmnopqrstuvwx"
-
-
-def _spawn(args, cwd):
-    env = dict(os.environ, NHIGUARD_PROGRESS="off")
-    return subprocess.Popen([sys.executable, "-m", "nhiguard.cli.main", *map(str, args)], cwd=cwd,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -45,7 +37,7 @@ def test_scans_finishing_together_on_one_store_all_succeed(tmp_path, store):
     for c in range(40):
         repo.commit({f"f{c}.env": "".join(f"T{i}={TOKEN[:-4]}{c:02d}{i:02d}\n" for i in range(25))})
     for _ in range(2):  # the clash depends on timing: twice, six scans at once
-        procs = [_spawn(["scan", "repo", "--store", store, "--full", "-f", "json"], tmp_path)
+        procs = [spawn(["scan", "repo", "--store", store, "--full", "-f", "json"], tmp_path)
                  for _ in range(6)]
         for p in procs:
             out, err = p.communicate(timeout=300)
@@ -164,12 +156,8 @@ def test_a_relative_store_in_a_config_file_is_relative_to_that_file(tmp_path):
 
 
 def test_workers_die_with_a_killed_scan(tmp_path):
-    d = tmp_path / "big"
-    d.mkdir()
-    line = ("x = compute(value, other) # ordinary code line with some words in it\n" * 300).encode()
-    for i in range(4000):
-        (d / f"f{i}.py").write_bytes(line)
-    p = _spawn(["scan", "big", "--full", "-j", "2", "--store", "s.db", "--engine", "python"], tmp_path)
+    big_tree(tmp_path / "big")
+    p = spawn(["scan", "big", "--full", "-j", "2", "--store", "s.db", "--engine", "python"], tmp_path)
     time.sleep(2.5)
     children = _children(p.pid)
     assert children, "the scan started no workers"

@@ -13,6 +13,7 @@ from typing import Any
 from nhiguard.model.issue import Issue, IssueLocation
 from nhiguard.model.severity import Severity
 from nhiguard.posture import checks as C
+from nhiguard.posture.collect import IssueCollector
 from nhiguard.posture.yamlmap import YList, YMap, line_of, text
 
 _SECRET_REF = re.compile(r"\$\{\{\s*secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\])\s*\}\}")
@@ -100,22 +101,14 @@ def _environment(job: YMap) -> str | None:
     return text(env) or None
 
 
-class _Audit:
+class _Audit(IssueCollector):
     def __init__(self, path: str, doc: YMap) -> None:
-        self.path = path
+        super().__init__(path)
         self.doc = doc
-        self.issues: list[Issue] = []
         jobs = doc.get("jobs")
         self.jobs: list[tuple[str, YMap]] = [(k, v) for k, v in jobs.items() if isinstance(v, YMap)] \
             if isinstance(jobs, YMap) else []
         self.workflow_env = doc.get("env") if isinstance(doc.get("env"), YMap) else YMap()
-
-    def loc(self, line: int, **context: Any) -> IssueLocation:
-        return IssueLocation(self.path, line, 1, {k: v for k, v in context.items() if v})
-
-    def add(self, check, message: str, locs: list[IssueLocation], severity: Severity | None = None,
-            **evidence: Any) -> None:
-        self.issues.append(Issue(check, message, tuple(locs), evidence, severity))
 
     def run(self) -> list[Issue]:
         self.static_credentials()

@@ -11,10 +11,11 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from nhiguard.model.issue import Issue, IssueLocation
+from nhiguard.model.issue import Issue
 from nhiguard.model.severity import Severity
 from nhiguard.posture import checks as C
 from nhiguard.posture.ci_github import _DEPLOY_RUN, _DEPLOY_WORD, _PROD, _label
+from nhiguard.posture.collect import IssueCollector
 from nhiguard.posture.yamlmap import YMap, line_of, text
 
 _RESERVED = frozenset({"stages", "variables", "default", "include", "workflow", "image", "services",
@@ -88,21 +89,13 @@ def _environment(job: YMap) -> str | None:
     return text(env) or None
 
 
-class _Audit:
+class _Audit(IssueCollector):
     def __init__(self, path: str, doc: YMap) -> None:
-        self.path = path
+        super().__init__(path)
         self.doc = doc
         self.jobs = _jobs(doc)
-        self.issues: list[Issue] = []
         variables = doc.get("variables")
         self.global_vars = variables if isinstance(variables, YMap) else YMap()
-
-    def loc(self, line: int, **context: Any) -> IssueLocation:
-        return IssueLocation(self.path, line, 1, {k: v for k, v in context.items() if v})
-
-    def add(self, check, message: str, locs: list[IssueLocation], severity: Severity | None = None,
-            **evidence: Any) -> None:
-        self.issues.append(Issue(check, message, tuple(locs), evidence, severity))
 
     def run(self) -> list[Issue]:
         for name, job in self.jobs:

@@ -54,6 +54,7 @@ class Settings:
     all_objects: bool = field(default=False, metadata={"help": "git: also scan unreachable objects"})
     since: str = field(default="", metadata={"help": "git: only blobs introduced after REF"})
     staged: bool = field(default=False, metadata={"help": "git: scan the index only"})
+    pre_push: bool = field(default=False, metadata={"help": "git: scan only the commits being pushed (pre-push hook)"})
     no_history: bool = field(default=False, metadata={"help": "treat git repositories as plain directories"})
     progress: str = field(default="auto", metadata={"help": "auto | on | off (stderr)"})
     platform: str = field(default="", metadata={"help": "images: os/arch[/variant] to pick from a multi-platform image (default: this machine's)"})
@@ -211,7 +212,7 @@ def validate(s: Settings) -> Settings:
     if s.max_file_size <= 0:
         raise ConfigError(f"max_file_size: must be positive, got {s.max_file_size}")
     modes = [name for name, on in (("--staged", s.staged), ("--since", bool(s.since)),
-                                   ("--no-history", s.no_history)) if on]
+                                   ("--no-history", s.no_history), ("--pre-push", s.pre_push)) if on]
     if len(modes) > 1:
         raise ConfigError(f"{' and '.join(modes)} cannot be combined: each picks what of a "
                           "repository is scanned")

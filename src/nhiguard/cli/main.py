@@ -155,6 +155,7 @@ SCAN_OPTIONS = [
     click.option("--all-objects", is_flag=True, default=None, help="git: also scan unreachable objects (deleted branches, amended commits)."),
     click.option("--since", metavar="REF", help="git: scan only blobs introduced in commits after REF."),
     click.option("--staged", is_flag=True, default=None, help="git: scan only the staged changes (pre-commit)."),
+    click.option("--pre-push", is_flag=True, default=None, help="Scan only the commits being pushed (as a git pre-push hook: refs on stdin, or pre-commit's PRE_COMMIT_FROM_REF/TO_REF)."),
     click.option("--no-history", is_flag=True, default=None, help="Scan git work trees as plain directories."),
     click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Directories: skip files matched by .gitignore."),
     click.option("--max-file-size", metavar="SIZE", help="Skip files larger than SIZE [default: 50MB]."),
@@ -465,6 +466,172 @@ def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str,
     finally:
         st.close()
     _write_report(ScanResults(__version__, stats, findings, {r.id: r for r in rules}, False), fmt, output)
+
+
+@cli.group()
+def triage() -> None:
+    """Record what a finding is (false positive, accepted risk, revoked, fixed), and share it."""
+
+
+def _who() -> str:
+    import getpass
+    import subprocess
+
+    try:
+        email = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        email = ""
+    try:
+        return email or getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment
+        return "unknown"
+
+
+@triage.command("list")
+@click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
+@click.option("--status", "status_filter", help="Only findings of this status (open, false_positive, accepted, revoked, fixed).")
+@click.option("--scan", "scan_id", type=int, help="Only findings seen in this scan [default: the latest; 0: every finding in the store].")
+@click.option("-f", "--format", "fmt", type=click.Choice(("table", "json")), default="table")
+@click.pass_context
+def triage_list(ctx: click.Context, store: str | None, status_filter: str | None, scan_id: int | None, fmt: str) -> None:
+    """List findings with their status and who set it, when and why."""
+    from nhiguard.remediate.triage import TriageError, status_name
+    from nhiguard.store import STATUSES
+
+    settings = _settings(ctx, store=store)
+    if "://" not in settings.store and not os.path.exists(settings.store):
+        _fail(f"no store at {settings.store}; run `nhiguard scan` first or give --store")
+    try:
+        wanted = status_name(status_filter, STATUSES) if status_filter else None
+    except TriageError as exc:
+        _fail(str(exc))
+    st = _open_store(settings, read_only=True)
+    try:
+        sid = st.latest_scan_id() if scan_id is None else (scan_id or None)
+        records = st.finding_records(status=wanted, scan_id=sid)
+    finally:
+        st.close()
+    if fmt == "json":
+        import json
+
+        rows = [{"id": r.id, "rule_id": r.rule_id, "severity": str(r.severity), "preview": r.preview,
+                 "status": r.status, "by": r.status_by, "at": r.status_at, "reason": r.status_reason,
+                 "first_seen": r.first_seen, "last_seen": r.last_seen} for r in records]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from nhiguard.report.common import printable
+
+    if not records:
+        click.echo("no findings")
+    for r in records:
+        why = f" by {r.status_by} at {r.status_at}: {r.status_reason or ''}" if r.status_at else ""
+        click.echo(printable(f"{r.id}  {str(r.severity):8} {r.status:14} {r.rule_id}  {r.preview}{why}"))
+
+
+@triage.command("set")
+@click.argument("finding")
+@click.argument("status")
+@click.option("--reason", "-m", help="Why (kept with the decision and in the exported file).")
+@click.option("--by", help="Who decided [default: git user.email, else the login name].")
+@click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
+@click.pass_context
+def triage_set(ctx: click.Context, finding: str, status: str, reason: str | None, by: str | None, store: str | None) -> None:
+    """Set the STATUS of FINDING (its id, or a unique start of it).
+
+    \b
+    Statuses: open, false_positive (false-positive), accepted (accepted-risk), revoked, fixed.
+    Example:
+      nhiguard triage set 3f2a9c accepted-risk -m "test key of the sandbox account"
+    """
+    from nhiguard.remediate.triage import TriageError, status_name
+    from nhiguard.store import STATUSES
+
+    settings = _settings(ctx, store=store)
+    try:
+        name = status_name(status, STATUSES)
+    except TriageError as exc:
+        _fail(str(exc))
+    st = _open_store(settings)
+    try:
+        ids = st.finding_ids(finding)
+        if not ids:
+            _fail(f"no finding {finding!r} in the store (ids are in every report's `id`)")
+        if len(ids) > 1:
+            _fail(f"{finding!r} is the start of {len(ids)} finding ids; give more of it")
+        st.set_status(ids[0], name, by=by or _who(), reason=reason)
+        rec = st.get_finding(ids[0])
+    finally:
+        st.close()
+    assert rec is not None
+    click.echo(f"{rec.id} {rec.rule_id} {rec.preview}: {rec.status}", err=True)
+
+
+@triage.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=_writable_output,
+              default="-", help="File to write [default: stdout; the convention is .nhiguard-triage.json].")
+@click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
+@click.pass_context
+def triage_export(ctx: click.Context, output: str, store: str | None) -> None:
+    """Write every triage decision of the store to a file to share (no raw secrets)."""
+    from pathlib import Path
+
+    from nhiguard.remediate import triage as tr
+
+    settings = _settings(ctx, store=store)
+    if "://" not in settings.store and not os.path.exists(settings.store):
+        _fail(f"no store at {settings.store}; run `nhiguard scan` first or give --store")
+    st = _open_store(settings, read_only=True)
+    try:
+        records = st.finding_records(triaged_only=True)
+    finally:
+        st.close()
+    decisions = [tr.Decision(r.id, r.rule_id, r.fingerprint, r.preview, r.status, r.status_by,
+                             r.status_at or "", r.status_reason) for r in records]
+    text = tr.write(decisions, settings.fingerprint_key_bytes, None if output == "-" else Path(output))
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {len(decisions)} decision(s) to {output}", err=True)
+
+
+@triage.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
+@click.pass_context
+def triage_import(ctx: click.Context, path: str, store: str | None) -> None:
+    """Apply the decisions of a triage file; per finding, the most recent decision wins.
+    Decisions about findings this store has not seen are kept for when it sees them: import
+    again after the next scan."""
+    from pathlib import Path
+
+    from nhiguard.remediate import triage as tr
+    from nhiguard.store import STATUSES
+
+    settings = _settings(ctx, store=store)
+    try:
+        decisions = tr.read(Path(path), settings.fingerprint_key_bytes)
+        for d in decisions:
+            tr.status_name(d.status, STATUSES)
+    except tr.TriageError as exc:
+        _fail(str(exc))
+    applied = newer_here = unknown = 0
+    st = _open_store(settings)
+    try:
+        for d in decisions:
+            rec = st.get_finding(d.id)
+            if rec is None:
+                unknown += 1
+                continue
+            if rec.status_at and tr.parse_time(rec.status_at) >= d.when:
+                newer_here += 1
+                continue
+            st.set_status(d.id, tr.status_name(d.status, STATUSES), by=d.by, reason=d.reason, at=d.when)
+            applied += 1
+    finally:
+        st.close()
+    click.echo(f"{path}: applied {applied}, kept {newer_here} newer here, {unknown} not in this store",
+               err=True)
 
 
 @cli.command("ci-audit")

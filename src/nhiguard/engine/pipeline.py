@@ -148,6 +148,9 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
 
     if targets.count("-") > 1:
         raise InputError("standard input (-) can be scanned once per run")
+    if settings.pre_push and "-" in targets:
+        raise InputError("--pre-push reads the pushed refs from standard input: it cannot scan it too")
+    pushed = _pushed_refs() if settings.pre_push else None
     for t in targets:
         if t == "-":
             from nhiguard.engine.worker import STREAM_ABOVE
@@ -165,7 +168,7 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
             out.append(_Target(scrub.text(os.path.abspath(t)), [ScanError(t, "no such file or directory")]))
             continue
         if not settings.no_history and is_git_repository(t):
-            history_mode = not (settings.since or settings.staged)
+            history_mode = not (settings.since or settings.staged or settings.pre_push)
             try:
                 key = walk_key(scrub.text(repository_key(t)), rs_hash)
                 previous = store.git_walk(key) if history_mode and not full else None
@@ -178,6 +181,7 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
                     staged=settings.staged,
                     seen_commits=seen,
                     max_file_size=settings.max_file_size,
+                    push=pushed,
                 )
             except ValueError as exc:
                 # this target cannot be scanned as asked (--since names no commit in it, a
@@ -198,12 +202,33 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
                                      respect_gitignore=True).items() if has_tree else []
             out.append(_Target(scrub.text(os.path.realpath(t)), _chain([err], items)))
             continue
-        if settings.staged or settings.since:
-            raise InputError(f"{t}: --staged and --since need a git repository")
+        if settings.staged or settings.since or settings.pre_push:
+            raise InputError(f"{t}: --staged, --since and --pre-push need a git repository")
         src = FilesystemSource(
             t, max_file_size=settings.max_file_size, respect_gitignore=settings.respect_gitignore
         )
         out.append(_Target(scrub.text(os.path.realpath(t)), src.items()))
+
+
+def _pushed_refs() -> list[tuple[str, str]]:
+    """What a push sends, as (local commit, remote commit or '') pairs: from the pre-commit
+    framework's PRE_COMMIT_FROM_REF/PRE_COMMIT_TO_REF, else from the lines git gives a
+    pre-push hook on standard input (`<local ref> <local sha> <remote ref> <remote sha>`).
+    Deletions push nothing."""
+    to_ref, from_ref = os.environ.get("PRE_COMMIT_TO_REF"), os.environ.get("PRE_COMMIT_FROM_REF")
+    pairs: list[tuple[str, str]] = []
+    if to_ref:
+        pairs.append((to_ref, "" if not from_ref or set(from_ref) == {"0"} else from_ref))
+    elif sys.stdin is not None and not sys.stdin.isatty():
+        for line in sys.stdin.read().splitlines():
+            parts = line.split()
+            if len(parts) != 4:
+                continue
+            _, local, _, remote = parts
+            if set(local) == {"0"}:
+                continue  # a deleted branch
+            pairs.append((local, "" if set(remote) == {"0"} else remote))
+    return pairs
 
 
 def _image_source(target: str, settings: Settings, store, full: bool, rs_hash: str):

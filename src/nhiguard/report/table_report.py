@@ -151,6 +151,8 @@ class TableReporter:
             rule = t(f.rule_name)
             if f.paired_with:
                 rule += " (paired)"
+            if f.status != "open":  # triaged: shown, but it does not fail the run
+                rule += f" [{f.status.replace('_', ' ')}]"
             row = [
                 _text(sev.name.lower(), style=SEVERITY_STYLES[sev]),
                 _text(rule),

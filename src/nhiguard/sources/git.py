@@ -552,10 +552,14 @@ class GitSource:
         seen_commits: frozenset[str] = frozenset(),
         include_worktree: bool = True,
         max_file_size: int = 50 * 1024 * 1024,
+        push: list[tuple[str, str]] | None = None,
     ) -> None:
         self.target = target
         self.all_objects = all_objects
         self.since = since
+        # pre-push: (local commit, remote commit or None) pairs; only the commits being
+        # pushed are walked
+        self.push = push
         self.staged = staged
         self.seen_commits = seen_commits
         self.include_worktree = include_worktree
@@ -646,7 +650,11 @@ class GitSource:
         walked: set[str] = set()  # the same, as a set; only kept for all_objects
         tips, tag_objects, errors = self._tips()
         yield from errors
-        for commit in self._walk(tips, self.seen_commits, self._since_oid):
+        hides: list[pygit2.Oid] | None = [self._since_oid] if self._since_oid is not None else None
+        if self.push is not None:
+            tips, hides = self._push_range(tips)
+            tag_objects = []
+        for commit in self._walk(tips, self.seen_commits, hides):
             if isinstance(commit, ScanError):
                 yield commit
                 continue
@@ -655,12 +663,40 @@ class GitSource:
                 walked.add(hex_id)
             self.walked_commits.append(hex_id)
             yield from self._commit_items(commit, reachable_blobs, reachable=True)
-        if self._since_oid is None:
+        if self._since_oid is None and self.push is None:
             yield from self._tag_object_items(tag_objects, reachable_blobs)
         if reachable_blobs is not None:
             yield from self._unreachable_items(tips, tag_objects, walked, reachable_blobs)
-        if self.include_worktree and not self._repo.is_bare:
+        if self.include_worktree and not self._repo.is_bare and self.push is None:
             yield from self._worktree_items()
+
+    def _push_range(self, _refs: dict[pygit2.Oid, str]) -> tuple[dict[pygit2.Oid, str], list[pygit2.Oid]]:
+        """The commits a push sends: from the pushed commits, hiding what the remote has
+        (the remote's commit; for a new branch, every remote-tracking ref)."""
+        tips: dict[pygit2.Oid, str] = {}
+        hides: list[pygit2.Oid] = []
+        assert self.push is not None
+        remote_refs = []
+        for name in self._repo.references:
+            if name.startswith("refs/remotes/"):
+                try:
+                    remote_refs.append(self._repo.revparse_single(name).peel(pygit2.Commit).id)
+                except _READ_ERRORS:
+                    continue
+        for local, remote in self.push:
+            try:
+                tips[self._repo.revparse_single(local).peel(pygit2.Commit).id] = "pushed"
+            except _READ_ERRORS as exc:
+                raise ValueError(f"--pre-push: {local!r} is not a commit here ({_reason(exc)})") from None
+            try:
+                hides.append(self._repo.revparse_single(remote).peel(pygit2.Commit).id if remote
+                              else None)  # type: ignore[arg-type]
+            except _READ_ERRORS:
+                hides.append(None)  # type: ignore[arg-type]
+            if hides[-1] is None:  # a new branch, or a remote commit fetched by nobody here
+                hides.pop()
+                hides.extend(remote_refs)
+        return tips, list(dict.fromkeys(hides))
 
     # -- refs -----------------------------------------------------------------------------
 
@@ -776,10 +812,10 @@ class GitSource:
         self,
         tips: Iterable[pygit2.Oid],
         seen: frozenset[str] = frozenset(),
-        since: pygit2.Oid | None = None,
+        hides: list[pygit2.Oid] | None = None,
     ) -> Iterator[pygit2.Commit | ScanError]:
         """Every commit reachable from `tips`, once, child before parent, except commits in
-        `seen`, their ancestors, and ancestors of `since`.
+        `seen`, their ancestors, and ancestors of `hides` (when given, even empty).
 
         A depth-first walk that stops at seen commits rather than libgit2's walker with
         hide(): hiding tens of thousands of commits makes libgit2 quadratic (a 30,000-commit
@@ -795,8 +831,8 @@ class GitSource:
             except ValueError:
                 continue
         allowed: set[pygit2.Oid] | None = None
-        if since is not None:
-            allowed = self._range(tips, since, stop)
+        if hides is not None:
+            allowed = self._range(tips, hides, stop)
         visited: set[pygit2.Oid] = set()
         stack = list(tips)
         stack.reverse()
@@ -815,20 +851,21 @@ class GitSource:
             stack.extend(reversed(parents))  # first parent next: its trees are still cached
 
     def _range(
-        self, tips: Iterable[pygit2.Oid], since: pygit2.Oid, stop: set[pygit2.Oid]
+        self, tips: Iterable[pygit2.Oid], hides: list[pygit2.Oid], stop: set[pygit2.Oid]
     ) -> set[pygit2.Oid] | None:
-        """Commits reachable from `tips` and not from `since` (libgit2 hides one commit
-        efficiently). If a broken commit stops libgit2, returns None after adding every
-        readable ancestor of `since` to `stop` instead."""
+        """Commits reachable from `tips` and not from any of `hides` (libgit2 hides a few
+        commits efficiently). If a broken commit stops libgit2, returns None after adding
+        every readable ancestor of `hides` to `stop` instead."""
         try:
             walker = self._repo.walk(None, SortMode.NONE)
             for oid in tips:
                 walker.push(oid)
-            walker.hide(since)
+            for oid in hides:
+                walker.hide(oid)
             return {commit.id for commit in walker}
         except _READ_ERRORS:
             pass
-        todo = [since]
+        todo = list(hides)
         while todo:
             oid = todo.pop()
             if oid in stop:

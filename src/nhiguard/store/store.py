@@ -777,10 +777,11 @@ class Store:
         )
 
     def set_status(
-        self, finding_id: str, status: str, by: str | None = None, reason: str | None = None
+        self, finding_id: str, status: str, by: str | None = None, reason: str | None = None,
+        at: datetime | None = None,
     ) -> None:
-        """Triage a finding. Raises ValueError for an unknown status, KeyError for an
-        unknown finding."""
+        """Triage a finding (at `at`, default now). Raises ValueError for an unknown status,
+        KeyError for an unknown finding."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
         self.flush()
@@ -789,11 +790,44 @@ class Store:
             cur = db.execute(
                 "UPDATE findings SET status = ?, status_by = ?, status_at = ?, status_reason = ? "
                 "WHERE id = ?",
-                (status, None if by is None else _safe_text(by), db.ts(self._clock()),
+                (status, None if by is None else _safe_text(by), db.ts(at or self._clock()),
                  None if reason is None else _safe_text(reason), finding_id),
             )
             if cur.rowcount == 0:
                 raise KeyError(f"no finding {finding_id}")
+
+    def finding_ids(self, prefix: str) -> list[str]:
+        """Ids of the findings whose id starts with `prefix` (a short id, as git takes)."""
+        self.flush()
+        if not prefix or not all(c in "0123456789abcdef" for c in prefix.lower()):
+            return []
+        return self.db.column("SELECT id FROM findings WHERE id >= ? AND id < ? ORDER BY id",
+                              (prefix.lower(), prefix.lower() + "g"))
+
+    def finding_records(self, status: str | None = None, scan_id: int | None = None,
+                        triaged_only: bool = False) -> list[FindingRecord]:
+        """Stored findings, optionally only of one status, only seen in one scan, or only
+        those someone has triaged."""
+        self.flush()
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if triaged_only:
+            where.append("status_at IS NOT NULL")
+        if scan_id is not None:
+            where.append("id IN (SELECT m.finding_id FROM matches m JOIN scans s ON s.ruleset_hash = "
+                         "m.ruleset_hash AND s.id = ? WHERE " + _SEEN_IN_SCAN + ")")
+            params += [scan_id, scan_id]
+        rows = self.db.all(
+            "SELECT id FROM findings" + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY id", params)
+        out = []
+        for (fid,) in rows:
+            rec = self.get_finding(fid)
+            if rec is not None:
+                out.append(rec)
+        return out
 
     def meta(self) -> dict[str, str]:
         """The store's facts (created_at, migrated_by, ...)."""

@@ -49,6 +49,10 @@ class Settings:
     only_custom_rules: bool = field(default=False, metadata={"help": "do not load built-in rules"})
     show_secrets: bool = field(default=False, metadata={"help": "put raw secret values in reports"})
     fail_on: str = field(default="info", metadata={"help": "lowest severity that fails the run"})
+    verify: bool = field(default=False, metadata={"help": "ask each provider whether found secrets are live (read-only calls)"})
+    verify_endpoints: tuple[str, ...] = field(default=(), metadata={"help": "PROVIDER=URL: where a verifier calls instead of the provider (aws=http://127.0.0.1:5000)"})
+    verify_ttl: int = field(default=24 * 3600, metadata={"help": "seconds a verification result is reused"})
+    verify_rate: int = field(default=5, metadata={"help": "verification calls per second per provider at most"})
     fingerprint_key: str = field(default="", metadata={"help": "key for secret fingerprints (team-wide)"})
     full: bool = field(default=False, metadata={"help": "rescan blobs already in the store"})
     all_objects: bool = field(default=False, metadata={"help": "git: also scan unreachable objects"})
@@ -192,7 +196,7 @@ def _no_empty(values: Mapping[str, Any], where: str, prefix: str = "") -> None:
 
 
 _CHOICES = {
-    "fail_on": ("info", "low", "medium", "high", "critical"),
+    "fail_on": ("info", "low", "medium", "high", "critical", "live"),
     "engine": ("auto", "hyperscan", "python"),
     "progress": ("auto", "on", "off"),
 }
@@ -203,6 +207,14 @@ def validate(s: Settings) -> Settings:
     for name, allowed in _CHOICES.items():
         if getattr(s, name) not in allowed:
             raise ConfigError(f"{name}: {getattr(s, name)!r} is not one of {', '.join(allowed)}")
+    for entry in s.verify_endpoints:
+        name, sep, url = entry.partition("=")
+        if not sep or not name.strip() or not url.strip():
+            raise ConfigError(f"verify_endpoints: {entry!r} is not PROVIDER=URL")
+    if s.fail_on == "live" and not s.verify:
+        raise ConfigError("fail_on: live needs --verify: only verified findings can be live")
+    if s.verify_ttl < 0 or s.verify_rate <= 0:
+        raise ConfigError("verify_ttl must be 0 or more and verify_rate positive")
     if s.jobs < 0:
         raise ConfigError(f"jobs: must be 0 (all cores) or more, got {s.jobs}")
     if not 0 <= s.decode_depth <= 16:

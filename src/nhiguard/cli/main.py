@@ -150,7 +150,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
 
 SCAN_OPTIONS = [
     click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db]."),
-    click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]), help="Lowest severity that makes the exit code 1 [default: info, i.e. any finding]."),
+    click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical", "live"]), help="Lowest severity that makes the exit code 1, or `live`: only findings verified live (with --verify) [default: info, i.e. any finding]."),
     click.option("--full/--incremental", default=None, help="Rescan blobs the store has already scanned with this ruleset."),
     click.option("--all-objects", is_flag=True, default=None, help="git: also scan unreachable objects (deleted branches, amended commits)."),
     click.option("--since", metavar="REF", help="git: scan only blobs introduced in commits after REF."),
@@ -164,6 +164,8 @@ SCAN_OPTIONS = [
     click.option("--registry-username", help="Images: registry user [default: from ~/.docker/config.json]."),
     click.option("--registry-password", help="Images: registry password or token (prefer NHIGUARD_REGISTRY_PASSWORD)."),
     click.option("--registry-plain-http", multiple=True, help="Images: a registry host to speak plain HTTP to (loopback always is); repeatable."),
+    click.option("--verify", is_flag=True, default=None, help="Ask each provider whether found secrets are live (read-only calls; rereads content)."),
+    click.option("--verify-endpoint", "verify_endpoints", multiple=True, help="PROVIDER=URL: where a verifier calls instead (e.g. aws=http://127.0.0.1:5000); repeatable."),
     click.option("--decode-depth", type=int, help="Layers of archives and encodings opened inside a file (0: none) [default: 3]."),
     click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Extra rule file (repeatable)."),
     click.option("--disable-rule", "disable_rules", multiple=True, help="Rule id to turn off (repeatable)."),
@@ -265,8 +267,11 @@ def scan(ctx: click.Context, targets: tuple[str, ...], fmt: str | None, output: 
         show_secrets=settings.show_secrets,
     )
     _write_report(results, fmt or "table", output)
-    threshold = Severity.parse(settings.fail_on)
-    failing = [f for f in findings if f.severity >= threshold and f.status == "open"]
+    if settings.fail_on == "live":  # only what a provider still accepts fails the run
+        failing = [f for f in findings if f.status == "open" and (f.verification or {}).get("status") == "live"]
+    else:
+        threshold = Severity.parse(settings.fail_on)
+        failing = [f for f in findings if f.severity >= threshold and f.status == "open"]
     _report_errors(outcome)
     if outcome.stats.errors:
         sys.exit(EXIT_ERROR)
@@ -463,6 +468,9 @@ def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str,
             click.echo(f"nhiguard: warning: scan {sid} did not finish (interrupted or still "
                        "running): its report shows only what it had recorded", err=True)
         findings = st.findings_for_scan(sid, st.scan_ruleset(sid) or effective_ruleset_hash(rules, settings), {r.id: r for r in rules})
+        verified = st.verifications_for(f.id for f in findings)
+        for f in findings:
+            f.verification = verified.get(f.id)
     finally:
         st.close()
     _write_report(ScanResults(__version__, stats, findings, {r.id: r for r in rules}, False), fmt, output)
@@ -673,7 +681,7 @@ def ci_audit(ctx: click.Context, paths: tuple[str, ...], fmt: str | None, output
         click.echo(f"nhiguard: {path}: {problem}", err=True)
     if result.errors:
         sys.exit(EXIT_ERROR)
-    threshold = Severity.parse(settings.fail_on)
+    threshold = Severity.parse(settings.fail_on) if settings.fail_on != "live" else Severity.INFO
     if any(i.level >= threshold for i in result.issues):
         sys.exit(1)
 

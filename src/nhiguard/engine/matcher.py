@@ -302,7 +302,9 @@ class Matcher:
         if self._allowed_inline(data, m.start(), m.end()):
             return
         s, e = m.span(c.group)
-        raw.append((c, s, e, secret))
+        # the whole match, for a verifier that needs more than the secret (a database
+        # URI's host and user): kept only where raw values are (see show_secrets)
+        raw.append((c, s, e, secret, m.group(0) if self.show_secrets else None))
 
     def _dropped(self, c: _Compiled, secret: bytes) -> bool:
         text = secret.decode("utf-8", "surrogateescape")
@@ -321,12 +323,12 @@ class Matcher:
     def _to_matches(self, blob_id: str, raw, base: int, lines: LineIndex) -> list[Match]:
         fps: dict[str, list[str]] = {}
         items = []
-        for c, s, e, secret in raw:
+        for c, s, e, secret, whole in raw:
             fp = fingerprint(_canonical(c.rule, secret), self.key)
             fps.setdefault(c.rule.id, []).append(fp)
-            items.append((c, s, e, secret, fp))
+            items.append((c, s, e, secret, fp, whole))
         out = []
-        for c, s, e, secret, fp in items:
+        for c, s, e, secret, fp, whole in items:
             pairs = tuple(p for other in c.rule.pairs_with for p in fps.get(other, ()))
             text = secret.decode("utf-8", "replace")
             line, col = lines.position(base + s)
@@ -342,6 +344,7 @@ class Matcher:
                     column=col,
                     secret=text if self.show_secrets else None,
                     pair_fingerprints=pairs,
+                    context=whole.decode("utf-8", "replace") if whole is not None else None,
                 )
             )
         return out
@@ -399,7 +402,7 @@ def _drop_generic_overlaps(raw):
     """Drop a hit whose secret span overlaps the span of a better-naming rule's hit."""
     if len({_rank(c.rule) for c, *_ in raw}) < 2:
         return raw
-    ranked = [(_rank(c.rule), s, e) for c, s, e, _ in raw]
+    ranked = [(_rank(c.rule), s, e) for c, s, e, *_ in raw]
     return [
         item
         for item in raw

@@ -85,7 +85,8 @@ def _worker_config(rules: list[Rule], settings: Settings, use_hs: bool):
     return WorkerConfig(
         rules=tuple(rules),
         fingerprint_key=settings.fingerprint_key_bytes,
-        show_secrets=settings.show_secrets,
+        # raw values are kept (in memory) to show them, or to verify them
+        show_secrets=settings.show_secrets or settings.verify,
         use_hyperscan=use_hs,
         hs_db=hyperscan_db_cached(rules) if use_hs else None,
         scan_binary=settings.scan_binary,
@@ -272,7 +273,8 @@ class _Run:
         self.rs_hash = rs_hash
         self.scan_id = scan_id
         self.stats = ScanStats()
-        self.secrets: dict[str, str] = {}
+        self.secrets: dict[str, str] = {}  # fingerprint -> raw value, in memory only
+        self.contexts: dict[str, str] = {}  # fingerprint -> the whole match (for verifiers)
         self.pending: dict[int, tuple[str, dict]] = {}  # token -> (target, location fields) for id-less blobs
         self.by_blob: dict[str, list[tuple[str, dict]]] = {}  # blob id -> unscanned locations (known ids)
         self.seen_ids: set[str] = set()
@@ -328,6 +330,8 @@ class _Run:
             for m in res.matches:
                 if m.secret is not None:
                     self.secrets[m.fingerprint] = m.secret
+                    if m.context is not None:
+                        self.contexts[m.fingerprint] = m.context
         places = self.by_blob.pop(bid, [])
         if bid not in self.matched_ids:
             return  # places matter only for blobs with findings (see record_place)
@@ -419,7 +423,8 @@ def run_scan(
     rs_hash = effective_ruleset_hash(rules, settings)
     t0 = time.perf_counter()
     started = _iso_now()
-    full = settings.full or settings.show_secrets  # raw values exist only when re-read
+    # raw values exist only when re-read
+    full = settings.full or settings.show_secrets or settings.verify
     scrub = Scrubber(lambda: _matcher(rules, settings), (k for r in rules for k in r.keywords))
     srcs = open_targets(targets, settings, store, full, rs_hash, scrub)
     try:
@@ -463,8 +468,10 @@ def run_scan(
         run.stats.finished_at = _iso_now()
         store.finish_scan(scan_id, run.stats)
         findings = store.findings_for_scan(scan_id, rs_hash, run.rules)
+        if settings.verify:
+            _verify(findings, run, settings, store)
         for f in findings:
-            f.secret = run.secrets.get(f.fingerprint)
+            f.secret = run.secrets.get(f.fingerprint) if settings.show_secrets else None
             rule = run.rules.get(f.rule_id)
             # a secret known by its own format is surer than one known by where it sits
             f.confidence = "medium" if rule is not None and is_contextual(rule) else "high"
@@ -473,6 +480,36 @@ def run_scan(
         for tgt in srcs:  # a stdin spool is removed even when the scan fails
             if tgt.close is not None:
                 tgt.close()
+
+
+def _verify(findings: list[Finding], run: _Run, settings: Settings, store) -> None:
+    """Ask the providers whether the found secrets are live (remediate/verify.py); each
+    finding gets its `verification`, and the store keeps the results for `verify_ttl`."""
+    from nhiguard.remediate.verifiers import all_verifiers
+    from nhiguard.remediate.verify import Candidate, Verification, verify_all
+
+    by_id = {f.id: f for f in findings}
+    candidates = []
+    for f in findings:
+        raw = run.secrets.get(f.fingerprint)
+        if raw is None or f.status in ("revoked", "fixed", "false_positive"):
+            continue
+        paired = {by_id[p].rule_id: run.secrets[by_id[p].fingerprint] for p in f.paired_with
+                  if p in by_id and by_id[p].fingerprint in run.secrets}
+        candidates.append(Candidate(f.id, f.rule_id, f.kind, f.provider, raw,
+                                    run.contexts.get(f.fingerprint), paired))
+
+    def cached(fid: str) -> Verification | None:
+        hit = store.verification(fid, settings.verify_ttl)
+        return Verification(hit["status"], hit["provider"], hit["identity"], hit["message"],
+                            hit["checked_at"]) if hit else None
+
+    endpoints = dict(e.split("=", 1) for e in settings.verify_endpoints)
+    results = verify_all(candidates, all_verifiers(), endpoints=endpoints, cached=cached,
+                         rate=float(settings.verify_rate))
+    store.record_verifications({fid: v.as_dict() for fid, v in results.items()})
+    for fid, v in results.items():
+        by_id[fid].verification = v.as_dict()
 
 
 def _iso_now() -> str:

@@ -24,6 +24,9 @@ class Match:
     pair_fingerprints: tuple[str, ...] = ()  # fingerprints of paired parts in the same blob
     decoded: str | None = None  # the decode route, e.g. "base64" (later issues)
     step: str | None = None  # CI logs: the step of the job that printed the line
+    # the whole matched text (a URI around a password), only where `secret` is kept: for
+    # verifiers that need more than the secret; never stored
+    context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +64,5 @@ class Finding:
     status: str = "open"
     first_seen: str | None = None
     confidence: str = "high"
+    # live verification (scan --verify): {status, provider, identity, message, checked_at}
+    verification: dict[str, Any] | None = None

@@ -140,6 +140,8 @@ def finding_dict(f: Finding, show_secrets: bool) -> dict[str, Any]:
         d["secret"] = f.secret
     d["paired_with"] = list(f.paired_with)
     d["first_seen"] = f.first_seen
+    if f.verification is not None:
+        d["verification"] = dict(f.verification)
     d["locations"] = [location_dict(loc) for loc in f.locations]
     return d
 

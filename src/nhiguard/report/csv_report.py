@@ -31,6 +31,7 @@ COLUMNS: tuple[str, ...] = (
     "image",
     "layer",
     "visible",
+    "verification",
 )
 SECRET_COLUMN = "secret"  # last, and only with show_secrets
 
@@ -72,6 +73,7 @@ class CsvReporter:
                 "kind": f.kind,
                 "preview": f.preview,
                 "status": f.status,
+                "verification": (f.verification or {}).get("status"),
                 SECRET_COLUMN: f.secret,
             }
             # A finding with no location (possible from the store) still gets its row.

@@ -190,8 +190,12 @@ def sarif_dict(results: ScanResults) -> dict[str, Any]:
         }
         if results.show_secrets:
             props["secret"] = f.secret
+        if f.verification is not None:
+            props["verification"] = dict(f.verification)
         more = len(f.locations) - 1
         text = f"{f.rule_name}: {f.preview}"
+        if f.verification is not None:
+            text += f" [{f.verification.get('status')}]"
         if more > 0:
             text += f" (and {more} more location{'s' if more > 1 else ''})"
         sarif_results.append(

@@ -153,6 +153,8 @@ class TableReporter:
                 rule += " (paired)"
             if f.status != "open":  # triaged: shown, but it does not fail the run
                 rule += f" [{f.status.replace('_', ' ')}]"
+            if f.verification:  # --verify: what the provider said
+                rule += f" ({f.verification.get('status')})"
             row = [
                 _text(sev.name.lower(), style=SEVERITY_STYLES[sev]),
                 _text(rule),

@@ -500,3 +500,26 @@ image_layers = Table(
     comment="What each image layer holds, so a layer scanned before (in any image or tag) is "
     "neither downloaded nor decompressed again while its files' results are in the store.",
 )
+
+verifications = Table(
+    "verifications",
+    metadata,
+    Column(
+        "finding_id",
+        String(16),
+        ForeignKey("findings.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="Finding whose secret was verified (its value is never stored).",
+    ),
+    Column("provider", String(64), nullable=False, comment="Verifier that answered, e.g. 'github'."),
+    Column("status", String(16), nullable=False, comment="live, revoked, unknown or error."),
+    Column(
+        "identity",
+        JSONDoc,
+        nullable=False,
+        comment="What the provider said about the identity (account, user, scopes); no secret.",
+    ),
+    Column("message", Text, nullable=False, comment="Why the status, in words; no secret."),
+    Column("checked_at", UTCDateTime, nullable=False, comment="When it was verified (UTC)."),
+    comment="The last live verification of each finding, reused for a while (verify_ttl).",
+)

@@ -525,6 +525,47 @@ class Store:
         self._written += len(rows)
         return len(rows)
 
+    def verification(self, finding_id: str, max_age_s: float) -> dict[str, Any] | None:
+        """The finding's last verification, if younger than `max_age_s` seconds."""
+        row = self.db.one("SELECT provider, status, identity, message, checked_at FROM verifications "
+                          "WHERE finding_id = ?", (finding_id,))
+        if row is None:
+            return None
+        at = Database.ts_out(row[4])
+        if at is None or (self._clock() - at).total_seconds() > max_age_s:
+            return None
+        return {"provider": row[0], "status": row[1], "identity": Database.json_out(row[2]) or {},
+                "message": row[3], "checked_at": iso(at)}
+
+    def record_verifications(self, results: Mapping[str, Mapping[str, Any]]) -> None:
+        """finding id -> {provider, status, identity, message, checked_at (ISO)}."""
+        if not results:
+            return
+        self.flush()
+        db = self.db
+        rows = [(fid, r["provider"], r["status"], db.json(_safe_json(r.get("identity") or {})),
+                 _safe_text(r.get("message") or ""),
+                 db.ts(datetime.fromisoformat(str(r["checked_at"]).replace("Z", "+00:00"))))
+                for fid, r in results.items()]
+        with db.transaction():
+            db.executemany(
+                "INSERT INTO verifications (finding_id, provider, status, identity, message, checked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (finding_id) DO UPDATE SET provider = "
+                "excluded.provider, status = excluded.status, identity = excluded.identity, "
+                "message = excluded.message, checked_at = excluded.checked_at", rows)
+
+    def verifications_for(self, finding_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The recorded verifications of these findings (for reports of past scans)."""
+        ids = list(dict.fromkeys(finding_ids))
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(ids):
+            for fid, provider, status, identity, message, at in self.db.all(
+                "SELECT finding_id, provider, status, identity, message, checked_at FROM verifications "
+                f"WHERE finding_id IN ({placeholders(len(chunk))})", tuple(chunk)):
+                out[fid] = {"provider": provider, "status": status, "identity": Database.json_out(identity) or {},
+                            "message": message, "checked_at": iso(Database.ts_out(at))}
+        return out
+
     def layer_index(self, layer_digest: str, key_id: str) -> list[list[Any]] | None:
         """What an image layer holds, as recorded when it was read (see record_layer_index)."""
         raw = self.db.scalar("SELECT entries FROM image_layers WHERE layer_digest = ? AND key_id = ?",
@@ -842,7 +883,8 @@ class Store:
 
 
 _TABLES = frozenset({"scans", "scanned_blobs", "matches", "findings", "locations",
-                     "scan_locations", "walked_commits", "git_walks", "meta", "image_layers"})
+                     "scan_locations", "walked_commits", "git_walks", "meta", "image_layers",
+                     "verifications"})
 
 # Per bulk table: the conflict key, and the columns a conflicting row updates (none: the
 # existing row stays).

@@ -284,6 +284,31 @@ COMMENT ON COLUMN scan_locations.blob_id IS 'Blob at the place (copied from loca
 
 COMMENT ON COLUMN scan_locations.loc_key IS 'Place seen.';
 
+CREATE TABLE verifications (
+	finding_id VARCHAR(16) NOT NULL, 
+	provider VARCHAR(64) NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	identity JSONB NOT NULL, 
+	message TEXT NOT NULL, 
+	checked_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_verifications PRIMARY KEY (finding_id), 
+	CONSTRAINT fk_verifications_finding_id_findings FOREIGN KEY(finding_id) REFERENCES findings (id) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE verifications IS 'The last live verification of each finding, reused for a while (verify_ttl).';
+
+COMMENT ON COLUMN verifications.finding_id IS 'Finding whose secret was verified (its value is never stored).';
+
+COMMENT ON COLUMN verifications.provider IS 'Verifier that answered, e.g. ''github''.';
+
+COMMENT ON COLUMN verifications.status IS 'live, revoked, unknown or error.';
+
+COMMENT ON COLUMN verifications.identity IS 'What the provider said about the identity (account, user, scopes); no secret.';
+
+COMMENT ON COLUMN verifications.message IS 'Why the status, in words; no secret.';
+
+COMMENT ON COLUMN verifications.checked_at IS 'When it was verified (UTC).';
+
 CREATE TABLE nhiguard_alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT nhiguard_alembic_version_pkc PRIMARY KEY (version_num)

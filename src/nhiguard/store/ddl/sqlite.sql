@@ -125,6 +125,17 @@ CREATE TABLE scan_locations (
 )
  WITHOUT ROWID;
 
+CREATE TABLE verifications (
+	finding_id VARCHAR(16) NOT NULL, 
+	provider VARCHAR(64) NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	identity JSON NOT NULL, 
+	message TEXT NOT NULL, 
+	checked_at DATETIME NOT NULL, 
+	CONSTRAINT pk_verifications PRIMARY KEY (finding_id), 
+	CONSTRAINT fk_verifications_finding_id_findings FOREIGN KEY(finding_id) REFERENCES findings (id) ON DELETE CASCADE
+);
+
 CREATE TABLE nhiguard_alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT nhiguard_alembic_version_pkc PRIMARY KEY (version_num)

@@ -1,0 +1,52 @@
+"""Database URIs with a password: connect and authenticate, then disconnect. PostgreSQL
+(psycopg, the `postgres` extra); other engines are reported `unknown`.
+
+The endpoint override (`--verify-endpoint postgres=HOST:PORT`) sends the connection there
+instead of the URI's host: a way to check a leaked production URI against a replica, and
+how the tests reach their local server."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit
+
+from nhiguard.remediate.verify import Candidate, Http, Verification
+
+_PG_URI = re.compile(r"postgres(?:ql)?(?:\+\w+)?://[^\s'\"<>`]+", re.IGNORECASE)
+
+
+class PostgresVerifier:
+    name = "postgres"
+    default_endpoint = ""  # the URI's own host
+    calls = "a PostgreSQL connection that authenticates and closes (no query)"
+
+    def handles(self, c: Candidate) -> bool:
+        return c.kind == "database_credential" and bool(c.context and _PG_URI.search(c.context))
+
+    def verify(self, c: Candidate, endpoint: str, http: Http) -> Verification:
+        try:
+            import psycopg
+        except ModuleNotFoundError:
+            return Verification("unknown", self.name, message="needs psycopg: pip install 'nhiguard[postgres]'")
+        m = _PG_URI.search(c.context or "")
+        assert m is not None
+        parts = urlsplit(m.group(0))
+        host, port = parts.hostname or "localhost", parts.port or 5432
+        if endpoint:
+            h, _, p = endpoint.rpartition(":") if ":" in endpoint else (endpoint, "", "")
+            host, port = h or host, int(p) if p.isdigit() else port
+        user = unquote(parts.username or "")
+        dbname = unquote(parts.path.lstrip("/")) or user
+        ident = {"user": user, "host": parts.hostname or "", "database": dbname}
+        try:
+            conn = psycopg.connect(host=host, port=port, user=user, password=c.secret, dbname=dbname,
+                                   connect_timeout=int(http.timeout), autocommit=True)
+        except psycopg.OperationalError as exc:
+            text = str(exc).lower()
+            if "password authentication failed" in text or "role" in text and "does not exist" in text:
+                return Verification("revoked", self.name, ident, "postgres refused the password")
+            if "database" in text and "does not exist" in text:
+                return Verification("live", self.name, ident, "authenticated; the database does not exist")
+            return Verification("error", self.name, ident, "cannot connect to the database server")
+        conn.close()
+        return Verification("live", self.name, ident)

@@ -32,8 +32,14 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def layer_tar(entries: list[tuple[str, bytes | str | None]]) -> bytes:
-    """A layer: (name, content) files; content None makes a directory, `str` a symlink."""
+@dataclass(frozen=True)
+class Hardlink:
+    target: str
+
+
+def layer_tar(entries: list[tuple[str, bytes | str | Hardlink | None]]) -> bytes:
+    """A layer: (name, content) files; content None makes a directory, `str` a symlink,
+    `Hardlink` a hard link to an earlier member."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
         for name, data in entries:
@@ -45,6 +51,10 @@ def layer_tar(entries: list[tuple[str, bytes | str | None]]) -> bytes:
             elif isinstance(data, str):
                 info.type = tarfile.SYMTYPE
                 info.linkname = data
+                tf.addfile(info)
+            elif isinstance(data, Hardlink):
+                info.type = tarfile.LNKTYPE
+                info.linkname = data.target
                 tf.addfile(info)
             else:
                 info.size = len(data)

@@ -5,15 +5,20 @@ overwrites, the image config; bad input reported with the rest kept."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import secrets
+import shutil
 import string
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from tests.helpers_image import (
     BearerFront,
+    Hardlink,
     Img,
     Registry,
     digest,
@@ -315,3 +320,84 @@ def test_one_image_of_a_layout_or_archive_is_named_by_its_ref(tmp_path):
     assert set(places(scan(tmp_path, f"docker-archive:{archive}:app:v1").report)) == {a}
     missing = scan(tmp_path, f"oci:{root}:v3")
     assert missing.code == 2 and "no image 'v3'" in missing.stderr and "v1" in missing.stderr
+
+
+def test_a_hard_link_keeps_a_secret_visible_after_its_first_name_is_deleted(tmp_path):
+    token = gh_token()
+    base = layer_tar([("etc", None), ("etc/app.env", f"T={token}\n".encode()),
+                      ("srv/copy.env", Hardlink("etc/app.env"))])
+    top = layer_tar([("etc/.wh.app.env", b"")])
+    archive = write_docker_archive(tmp_path / "h.tar", [(["h:1"], Img([base, top]))])
+    run = scan(tmp_path, f"docker-archive:{archive}")
+    locs = {loc["path"]: loc["visible"] for loc in places(run.report)[token]}
+    assert locs == {"etc/app.env": False, "srv/copy.env": True}
+    plain = write_docker_archive(tmp_path / "p.tar", [(["p:1"], Img([layer_tar(
+        [("etc", None), ("etc/app.env", f"T={token}\n".encode())]), top]))])
+    alone = scan(tmp_path, f"docker-archive:{plain}", extra=("--store", tmp_path / "other.db"))
+    # the linked content is matched once: no more blobs than the image without the link
+    assert run.report["scan"]["blobs_scanned"] == alone.report["scan"]["blobs_scanned"]
+
+
+def test_a_changed_cached_blob_is_downloaded_again(tmp_path, registry):
+    token = gh_token()
+    img = Img([layer_tar([("x.env", f"T={token}\n".encode())])])
+    registry.push("cached", "1", img)
+    target = f"registry:{registry.host}/cached:1"
+    assert set(places(scan(tmp_path, target).report)) == {token}
+    blob = tmp_path / "blobs" / "sha256" / digest(img.blobs()[0])[7:]
+    blob.write_bytes(b"tampered")
+    (tmp_path / "s.db").unlink()  # nothing known: the layer must be read again
+    again = scan(tmp_path, target)
+    assert again.code == 1 and set(places(again.report)) == {token}
+    assert blob.read_bytes() == img.blobs()[0]
+
+
+@pytest.mark.parametrize("manifest", [b"{not json", b"\xff\xfe garbage", b'[{"Config": "c.json", "Layers": "x"}]',
+                                      b"[]", b'{"a": 1}'])
+def test_a_damaged_archive_manifest_is_a_clear_error(tmp_path, manifest):
+    archive = tmp_path / "bad.tar"
+    with tarfile.open(archive, "w") as tf:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tf.addfile(info, io.BytesIO(manifest))
+    (tmp_path / "d").mkdir()
+    token = gh_token()
+    (tmp_path / "d" / "x.env").write_text(f"T={token}\n")
+    run = scan(tmp_path, f"docker-archive:{archive}", "d")
+    assert run.code == 2 and set(places(run.report)) == {token}
+    [err] = run.report["scan"]["errors"]
+    assert "manifest.json" in err["message"] and str(archive) in err["path"]
+    assert err["message"].count(str(archive)) == 0  # said once, beside the message
+
+
+def test_tags_select_images_exactly_as_docker_names_them(tmp_path):
+    a, b, c = gh_token(), gh_token(), gh_token()
+    imgs = [Img([layer_tar([(f"{n}.env", f"T={t}\n".encode())])]) for n, t in (("a", a), ("b", b), ("c", c))]
+    archive = write_docker_archive(tmp_path / "t.tar", [(["app:latest", "app:1.0"], imgs[0]),
+                                                        (["app:1.0.1"], imgs[1]), ([], imgs[2])])
+    assert set(places(scan(tmp_path, f"docker-archive:{archive}:app").report)) == {a}
+    assert set(places(scan(tmp_path, f"docker-archive:{archive}:app:1.0").report)) == {a}  # not 1.0.1
+    assert set(places(scan(tmp_path, f"docker-archive:{archive}:app:1.0.1").report)) == {b}
+    assert set(places(scan(tmp_path, f"docker-archive:{archive}:#2").report)) == {c}
+    missing = scan(tmp_path, f"docker-archive:{archive}:other")
+    assert missing.code == 2 and "app:1.0.1" in missing.stderr
+
+
+def test_what_a_killed_scan_unpacked_is_removed_by_the_next(tmp_path):
+    import subprocess
+    import tempfile
+    gone = subprocess.Popen(["true"])  # its pid is free once it is waited for
+    gone.wait()
+    orphan = Path(tempfile.gettempdir()) / f"nhiguard-image-{gone.pid}-x"
+    orphan.mkdir()
+    (orphan / "layer-1.tar").write_bytes(b"\0" * 1024)
+    live = Path(tempfile.gettempdir()) / f"nhiguard-image-{os.getpid()}-y"
+    live.mkdir()
+    try:
+        img = Img([layer_tar([("a.env", f"T={gh_token()}\n".encode())])])  # gzip: unpacked
+        archive = write_docker_archive(tmp_path / "a.tar", [(["a:1"], img)])
+        assert scan(tmp_path, f"docker-archive:{archive}").code == 1
+        assert not orphan.exists() and live.exists()  # a running scan's directory stays
+    finally:
+        shutil.rmtree(orphan, ignore_errors=True)
+        shutil.rmtree(live, ignore_errors=True)

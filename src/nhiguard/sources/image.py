@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from nhiguard.model import ImageConfigProvenance, ImageProvenance, ScanError
@@ -184,7 +185,11 @@ class ImageSource:
             images = list(iter_images(self.kind, self.rest, self.platform, self.pull,
                                       workdir=self._workdir() if self.kind == "docker-archive" else None))
         except ImageError as exc:
-            yield ScanError(self.target, str(exc))
+            message = str(exc)
+            for said in (self.target, self.rest.split(":", 1)[0] if self.kind != "registry" else ""):
+                if said and message.startswith(said + ": "):
+                    message = message[len(said) + 2:]  # the target is said beside the message
+            yield ScanError(self.target, message)
             return
         except OSError as exc:
             yield ScanError(self.target, f"cannot read: {exc.strerror or exc}")
@@ -351,9 +356,19 @@ class ImageSource:
             yield ScanError(where, f"cannot read ({exc.strerror or exc})")
             return False
         read = 0
+        files: dict[str, tuple[_Entry, SpanLoader]] = {}  # this layer's files, for its hard links
         for m in listing.members:
             path = _normal(m.name)
             if not path:
+                continue
+            if m.kind == "hardlink" and m.link and _normal(m.link) in files:
+                # the same content under another name: a file of the layer in its own right,
+                # which stays when the name it links to is deleted
+                target, loader = files[_normal(m.link)]
+                entries.append(_Entry(path, "file", target.blob_id, target.size))
+                prov = ImageProvenance(image.name, layer.digest, path, not shadow.hides(path),
+                                       layer.instruction)
+                yield SourceItem(prov, loader, blob_id=target.blob_id, size=target.size)
                 continue
             name = posixpath.basename(path)
             parent = posixpath.dirname(path)
@@ -374,8 +389,9 @@ class ImageSource:
                 continue
             entries.append(_Entry(path, "file", m.blob_id, m.size))
             read += 1
-            yield SourceItem(prov, SpanLoader(listing.path, listing.base + m.offset, m.size),
-                             blob_id=m.blob_id, size=m.size)
+            loader = SpanLoader(listing.path, listing.base + m.offset, m.size)
+            files[path] = (entries[-1], loader)
+            yield SourceItem(prov, loader, blob_id=m.blob_id, size=m.size)
         if listing.problem is not None:
             yield ScanError(where, f"truncated or corrupt layer ({listing.problem}); the {read} "
                                    "file(s) before the damage were read")
@@ -397,7 +413,9 @@ class ImageSource:
 
     def _workdir(self) -> str:
         if self._tmp is None:
-            self._tmp = tempfile.mkdtemp(prefix="nhiguard-image-")  # 0700
+            _remove_orphans()
+            # the pid in the name lets a later scan remove what a killed one left behind
+            self._tmp = tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")  # 0700
         return self._tmp
 
     def close(self) -> None:
@@ -550,3 +568,31 @@ def _verify(layer: Layer) -> None:
 def _why(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_WORKDIR_PREFIX = "nhiguard-image-"
+
+
+def _remove_orphans() -> None:
+    """Unpacked layers of scans that died without cleaning up (killed, out of memory)."""
+    root = Path(tempfile.gettempdir())
+    try:
+        mine = [p for p in root.iterdir() if p.name.startswith(_WORKDIR_PREFIX) and p.is_dir()
+                and p.stat().st_uid == os.getuid()]
+    except OSError:
+        return
+    for path in mine:
+        pid = path.name[len(_WORKDIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True

@@ -95,6 +95,7 @@ class Image:
     layers: list[Layer]
     digest: str | None = None  # the manifest's digest, when known
     problems: list[str] = field(default_factory=list)  # parts that could not be read
+    aliases: tuple[str, ...] = ()  # what else names it in its archive or layout: tags, refs, #N
 
 
 class DigestReader(io.RawIOBase):
@@ -285,9 +286,11 @@ def read_oci_layout(path: str, want: Platform | None = None) -> list[Image]:
         ref = (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name")
         name = f"oci:{path}" + (f":{ref}" if ref else f"@{desc['digest']}")
         try:
-            images.append(_layout_image(lay, name, desc, want))
+            image = _layout_image(lay, name, desc, want)
         except ImageError as exc:
-            images.append(Image(name, {}, [], desc.get("digest"), [str(exc)]))
+            image = Image(name, {}, [], desc.get("digest"), [_without(str(exc), name)])
+        image.aliases = tuple(a for a in (ref, desc["digest"], f"#{len(images)}") if a)
+        images.append(image)
     if not images:
         raise ImageError(f"{path}: index.json names no image")
     return images
@@ -303,7 +306,7 @@ def _layout_image(lay: _Layout, name: str, desc: dict[str, Any], want: Platform 
         if media in INDEX_TYPES or "manifests" in doc:
             seen += 1
             if seen > 4:
-                raise ImageError(f"{name}: image indexes nested too deep")
+                raise ImageError("image indexes nested too deep")
             desc = select_manifest(doc, want, name)
             continue
         return image_from_manifest(
@@ -351,25 +354,36 @@ def read_docker_archive(path: str, workdir: str | None = None) -> list[Image]:
         if lay.exists("index.json"):
             return read_oci_layout(src if tmp and workdir else path)
         raise ImageError(f"{path}: not a docker save archive (no manifest.json)")
-    manifest = json.loads(lay.read("manifest.json") or b"null")
+    raw = lay.read("manifest.json")
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ImageError(f"{path}: manifest.json is not valid JSON ({type(exc).__name__})") from None
     if not isinstance(manifest, list) or not manifest:
         raise ImageError(f"{path}: manifest.json lists no image")
     images = []
     for n, entry in enumerate(manifest):
-        tags = entry.get("RepoTags") or [] if isinstance(entry, dict) else []
+        tags = [t for t in (entry.get("RepoTags") or []) if isinstance(t, str)] if isinstance(entry, dict) else []
         name = f"docker-archive:{path}" + (f":{tags[0]}" if tags else (f"#{n}" if len(manifest) > 1 else ""))
         try:
-            images.append(_archive_image(lay, name, entry))
+            image = _archive_image(lay, name, entry)
         except ImageError as exc:
-            images.append(Image(name, {}, [], None, [str(exc)]))
+            image = Image(name, {}, [], None, [_without(str(exc), name)])
+        image.aliases = (*tags, f"#{n}")
+        images.append(image)
     return images
 
 
 def _archive_image(lay: _Layout, name: str, entry: Any) -> Image:
     if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
         raise ImageError(f"{name}: manifest.json entry without a Config")
-    config = _json(lay.read(entry["Config"].lstrip("./")), f"{name}: config")
-    paths = [p for p in entry.get("Layers") or [] if isinstance(p, str)]
+    if not isinstance(entry.get("Layers"), list):
+        raise ImageError("manifest.json entry without a list of Layers")
+    config = _json(lay.read(entry["Config"].lstrip("./")), "config")
+    paths = [p for p in entry["Layers"] if isinstance(p, str)]
+    diff_count = len((config.get("rootfs") or {}).get("diff_ids") or [])
+    problems = [] if diff_count == len(paths) else [
+        f"the config lists {diff_count} layer(s), manifest.json {len(paths)}"]
     diff_ids = [d for d in (config.get("rootfs") or {}).get("diff_ids") or [] if isinstance(d, str)]
     instructions = history_instructions(config, len(paths))
     layers = []
@@ -384,7 +398,7 @@ def _archive_image(lay: _Layout, name: str, entry: Any) -> Image:
                 digest = blob_digest  # a compressed blob: its own digest, not the diff id
         layers.append(Layer(digest, "", None, (lambda m=member: lay.open(m)), instructions[i],
                             span=(lambda m=member: lay.span(m)) if lay.spannable else None))
-    return Image(name, config, layers)
+    return Image(name, config, layers, problems=problems)
 
 
 def parse_image_target(target: str) -> tuple[str, str] | None:
@@ -408,12 +422,22 @@ def _path_and_ref(rest: str) -> tuple[str, str | None]:
     return rest, None
 
 
+def _without(message: str, name: str) -> str:
+    """A problem of an image without the image's name in front (it is said beside it)."""
+    return message[len(name) + 2:] if message.startswith(name + ": ") else message
+
+
 def _pick(images: list[Image], ref: str | None, where: str) -> list[Image]:
+    """The image `ref` names exactly: a tag (`app` means `app:latest`, as Docker reads it),
+    a ref name, a digest, or `#N` for the Nth image."""
     if ref is None:
         return images
-    chosen = [i for i in images if i.name.endswith(f":{ref}") or i.name.endswith(f"@{ref}")]
+    wanted = {ref}
+    if not ref.startswith(("#", "sha256:")) and ":" not in ref.rsplit("/", 1)[-1]:
+        wanted.add(f"{ref}:latest")
+    chosen = [i for i in images if wanted & set(i.aliases)]
     if not chosen:
-        names = ", ".join(i.name.rsplit(":", 1)[-1] for i in images)
+        names = ", ".join(a for i in images for a in i.aliases if not a.startswith("sha256:"))
         raise ImageError(f"{where}: no image {ref!r} in it (it holds: {names})")
     return chosen
 

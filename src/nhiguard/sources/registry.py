@@ -112,12 +112,11 @@ def docker_config_credentials(host: str, path: Path | None = None) -> Credential
     auths = doc.get("auths") if isinstance(doc, dict) else None
     if not isinstance(auths, dict):
         return Credentials()
-    keys = [host, f"https://{host}", f"http://{host}"]
-    if host == DOCKER_HUB:
-        keys += ["https://index.docker.io/v1/", "index.docker.io", "docker.io"]
-    for key in keys:
-        entry = auths.get(key)
-        if not isinstance(entry, dict):
+    hosts = {host} | ({"index.docker.io", "docker.io", "registry-1.docker.io"} if host == DOCKER_HUB else set())
+    for key, entry in auths.items():
+        # `docker login` writes https://index.docker.io/v1/ or a bare host; others add a path
+        name = key.split("://", 1)[-1].split("/", 1)[0] if isinstance(key, str) else ""
+        if name not in hosts or not isinstance(entry, dict):
             continue
         if isinstance(entry.get("auth"), str):
             try:
@@ -241,7 +240,9 @@ class RegistryClient:
             raise ImageError(f"unsupported blob digest {digest[:24]!r}")
         target = (self.blob_dir or cache.cache_dir() / "blobs") / alg / hexd
         if target.is_file():
-            return target
+            if _file_digest(target) == hexd:
+                return target
+            target.unlink()  # changed or damaged since it was downloaded: fetch it again
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         url = f"{self.base}/v2/{repository}/blobs/{digest}"
         h = hashlib.sha256()
@@ -267,6 +268,14 @@ class RegistryClient:
         if path.stat().st_size > MAX_DOCUMENT:
             raise ImageError(f"{repository}: blob {digest[:19]}... is too large for a config")
         return path.read_bytes()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _reason(exc: BaseException) -> str:

@@ -27,6 +27,7 @@ class Member:
     offset: int  # of the member's data in the uncompressed tar
     size: int  # bytes of data present (less than the header says if the stream was cut)
     blob_id: str | None = None  # files: git blob id of the data present
+    link: str | None = None  # hard links: the member whose content this one shares
 
 
 class _Damaged(Exception):
@@ -110,6 +111,7 @@ def scan_tar(stream: IO[bytes], sink: IO[bytes] | None = None) -> tuple[list[Mem
     r = _Reader(stream, sink)
     members: list[Member] = []
     long_name: str | None = None
+    long_link: str | None = None
     pax: dict[str, str] = {}
     global_pax: dict[str, str] = {}
     try:
@@ -142,15 +144,18 @@ def scan_tar(stream: IO[bytes], sink: IO[bytes] | None = None) -> tuple[list[Mem
                     global_pax.update(_pax(data))
                 elif kind == b"L":
                     long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                else:
+                    long_link = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
                 continue
             attrs = {**global_pax, **pax}
             name = attrs.get("path") or long_name or name
+            linkname = attrs.get("linkpath") or long_link or _text(header[157:257])
             if "size" in attrs:
                 try:
                     size = int(attrs["size"])
                 except ValueError:
                     return members, "invalid size in a pax header"
-            pax, long_name = {}, None
+            pax, long_name, long_link = {}, None, None
             offset = r.offset
             if kind in (b"0", b"\0", b"7"):
                 hasher = hashlib.sha1(b"blob %d\x00" % size)  # noqa: S324 - git's content id
@@ -162,8 +167,9 @@ def scan_tar(stream: IO[bytes], sink: IO[bytes] | None = None) -> tuple[list[Mem
                 members.append(Member(name, "file", offset, size, hasher.hexdigest()))
             else:
                 got = r.data(size, None) if size else 0  # directories and links carry none
-                members.append(Member(name, {b"5": "dir", b"1": "link", b"2": "link"}.get(kind, "other"),
-                                      offset, 0))
+                kinds = {b"5": "dir", b"1": "hardlink", b"2": "link"}
+                members.append(Member(name, kinds.get(kind, "other"), offset, 0,
+                                      link=linkname if kind == b"1" else None))
                 if got < size:
                     return members, f"the archive ends inside {name}"
             r.read(-size % BLOCK)  # padding; a stream cut here ends at the next header read

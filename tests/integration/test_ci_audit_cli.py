@@ -96,7 +96,9 @@ def test_a_repository_is_audited_in_every_format(repo: Path, tmp_path: Path):
     assert all("NHI" in " ".join(r["properties"]["tags"]) for r in rules)
 
     rows = list(csv.reader(io.StringIO(nhiguard("ci-audit", repo, "-f", "csv", cwd=tmp_path).stdout)))
-    assert rows[0] == ["check_id", "severity", "owasp", "path", "line", "message"] and len(rows) >= 7
+    assert rows[0] == ["check_id", "severity", "owasp", "path", "line", "job", "step", "message"] and len(rows) >= 7
+    by_check = {r[0]: r for r in rows[1:]}
+    assert by_check["ci.static-cloud-credentials"][5:7] == ["publish", "aws-actions/configure-aws-credentials@v4"]
 
     lines = nhiguard("ci-audit", repo, "-f", "jsonl", cwd=tmp_path).stdout.splitlines()
     assert len(lines) == len(doc["issues"]) and all(json.loads(x)["check_id"] for x in lines)
@@ -120,3 +122,22 @@ def test_output_file(repo: Path, tmp_path: Path):
     out = tmp_path / "audit.sarif"
     run = nhiguard("ci-audit", repo, "-f", "sarif", "-o", out, cwd=tmp_path)
     assert run.code == 1 and run.stdout == "" and json.loads(out.read_text())["version"] == "2.1.0"
+
+
+def test_bad_files_say_what_is_wrong_and_empty_files_are_not_errors(tmp_path: Path):
+    wf = tmp_path / "repo" / ".github" / "workflows"
+    wf.mkdir(parents=True)
+    (wf / "empty.yml").write_text("")
+    (wf / "latin1.yml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    for n in range(4):
+        (wf / f"broken{n}.yml").write_text("jobs: [\n")
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  db:\n    image: postgres\n")
+    run = nhiguard("ci-audit", tmp_path / "repo", compose, "-f", "json", cwd=tmp_path)
+    assert run.code == 2
+    errors = {Path(e["path"]).name: e["message"] for e in run.report["audit"]["errors"]}
+    assert "empty.yml" not in errors
+    assert errors["latin1.yml"] == "not UTF-8 text (byte 9)"
+    assert errors["docker-compose.yml"] == "neither a GitHub Actions workflow nor a GitLab CI file"
+    assert len(errors) == 6
+    assert run.stderr.count("nhiguard: ") == 4 and "... and 3 more" in run.stderr

@@ -115,6 +115,47 @@ CASES = [
                 with:
                   ref: ${{ github.event.pull_request.head.sha }}
         """, False),
+    ("gh-prt-gh-pr-checkout", "ci.untrusted-code-with-secrets", GH, """
+        on: pull_request_target
+        permissions: {contents: read}
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              - uses: actions/checkout@v4
+              - run: gh pr checkout ${{ github.event.number }} && make test
+                env:
+                  GH_TOKEN: ${{ github.token }}
+                  DEPLOY_KEY: ${{ secrets.DEPLOY_KEY }}
+        """, True),
+    ("gh-prt-fork-repository", "ci.untrusted-code-with-secrets", GH, """
+        on: pull_request_target
+        permissions: {contents: read}
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              - uses: actions/checkout@v4
+                with:
+                  repository: ${{ github.event.pull_request.head.repo.full_name }}
+              - run: make test
+                env:
+                  NPM_TOKEN: ${{ secrets.NPM_TOKEN }}
+        """, True),
+    ("gh-prt-merge-commit", "ci.untrusted-code-with-secrets", GH, """
+        on: pull_request_target
+        permissions: {contents: read}
+        jobs:
+          test:
+            runs-on: ubuntu-latest
+            steps:
+              - uses: actions/checkout@v4
+                with:
+                  ref: ${{ github.event.pull_request.merge_commit_sha }}
+              - run: make test
+                env:
+                  NPM_TOKEN: ${{ secrets.NPM_TOKEN }}
+        """, True),
     # ------------------------------------------------------------------ printed secrets
     ("gh-echo-secret-env", "ci.secret-printed", GH, """
         on: push
@@ -161,6 +202,51 @@ CASES = [
         build:
           script:
             - 'curl -H "PRIVATE-TOKEN: $DEPLOY_TOKEN" https://gitlab.example.test/api/v4/projects'
+        """, False),
+    ("gh-secret-piped-into-login", "ci.secret-printed", GH, """
+        on: push
+        permissions: {contents: read}
+        jobs:
+          push:
+            runs-on: ubuntu-latest
+            env:
+              REGISTRY_PASSWORD: ${{ secrets.REGISTRY_PASSWORD }}
+              GH_BOT_TOKEN: ${{ secrets.GH_BOT_TOKEN }}
+            steps:
+              - run: |
+                  echo "::add-mask::$REGISTRY_PASSWORD"
+                  echo "$REGISTRY_PASSWORD" | docker login -u ci --password-stdin registry.example.test
+                  echo "$GH_BOT_TOKEN" | gh auth login --with-token
+                  echo "password=$REGISTRY_PASSWORD" >> "$GITHUB_OUTPUT"
+                  curl -sf -H "Authorization: token $GH_BOT_TOKEN" https://api.example.test > out.json
+        """, False),
+    ("gh-secret-base64-printed", "ci.secret-printed", GH, """
+        on: push
+        permissions: {contents: read}
+        jobs:
+          debug:
+            runs-on: ubuntu-latest
+            steps:
+              - run: |
+                  npm ci
+                  echo "$KEY" | base64
+                env:
+                  KEY: ${{ secrets.KEY }}
+        """, True),
+    ("gl-reference-prints-token", "ci.secret-printed", GL, """
+        .debug:
+          script:
+            - echo "using $DEPLOY_TOKEN"
+        build:
+          script:
+            - make
+            - !reference [.debug, script]
+        """, True),
+    ("gl-token-into-login", "ci.secret-printed", GL, """
+        build:
+          script:
+            - echo "$REGISTRY_PASSWORD" | docker login -u ci --password-stdin "$CI_REGISTRY"
+            - echo "logged in" && docker push app
         """, False),
     # ------------------------------------------------------------------ permissions
     ("gh-no-permissions", "ci.token-permissions", GH, """
@@ -238,6 +324,23 @@ CASES = [
             steps:
               - run: helm upgrade api ./chart --namespace production
         """, False),
+    ("gh-production-build-staging-deploy", "ci.unprotected-production-deploy", GH, """
+        on: push
+        permissions: {contents: read}
+        jobs:
+          deploy-staging:
+            runs-on: ubuntu-latest
+            steps:
+              - run: NODE_ENV=production npm run build && npx vite build --mode production
+              - run: npm ci --production && kubectl apply -f k8s/staging
+        """, False),
+    ("gl-production-build-staging-deploy", "ci.unprotected-production-deploy", GL, """
+        deploy_staging:
+          script:
+            - RAILS_ENV=production bundle exec rake assets:precompile
+            - ng build --configuration production
+            - helm upgrade --install app ./chart -f values-staging.yaml
+        """, False),
     ("gl-prod-deploy-without-environment", "ci.unprotected-production-deploy", GL, """
         deploy_production:
           script:
@@ -292,7 +395,78 @@ CASES = [
           environment: production
           script: ["./deploy.sh --token $DEPLOY_TOKEN"]
         """, True),
+    ("gl-each-job-sets-its-own-variable", "ci.secret-shared-across-environments", GL, """
+        deploy_dev:
+          variables: {DEPLOY_TOKEN: $DEV_DEPLOY_TOKEN}
+          script: ["./deploy.sh --token $DEPLOY_TOKEN"]
+        deploy_prod:
+          environment: production
+          variables: {DEPLOY_TOKEN: $PROD_DEPLOY_TOKEN}
+          script: ["./deploy.sh --token $DEPLOY_TOKEN"]
+        """, False),
     # ------------------------------------------------------------------ OIDC trust
+    ("json-trust-deny-statement-only", "ci.oidc-trust-unrestricted", "policies/guard.json", """
+        {"Version": "2012-10-17", "Statement": [
+          {"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+           "Action": "sts:AssumeRoleWithWebIdentity",
+           "Condition": {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/api:environment:production",
+                                          "token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}},
+          {"Effect": "Deny", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+           "Action": "sts:AssumeRoleWithWebIdentity",
+           "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*:pull_request"}}}]}
+        """, False),
+    ("tf-deny-statement-and-pinned-allow", "ci.oidc-trust-unrestricted", "infra/guard.tf", """
+        resource "aws_iam_role" "deploy" {
+          name = "gh-deploy"
+          assume_role_policy = jsonencode({
+            Version = "2012-10-17"
+            Statement = [{
+              Effect    = "Allow"
+              Action    = "sts:AssumeRoleWithWebIdentity"
+              Principal = { Federated = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" }
+              Condition = { StringEquals = {
+                "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com"
+                "token.actions.githubusercontent.com:sub" = "repo:acme/api:ref:refs/heads/main"
+              } }
+            }, {
+              Effect    = "Deny"
+              Action    = "sts:AssumeRoleWithWebIdentity"
+              Principal = { Federated = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" }
+              Condition = { StringLike = { "token.actions.githubusercontent.com:sub" = "repo:*" } }
+            }]
+          })
+        }
+        """, False),
+    ("tf-org-wildcard-pinned-branch", "ci.oidc-trust-unrestricted", "infra/org.tf", """
+        data "aws_iam_policy_document" "gh" {
+          statement {
+            effect  = "Allow"
+            actions = ["sts:AssumeRoleWithWebIdentity"]
+            principals {
+              type        = "Federated"
+              identifiers = ["arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"]
+            }
+            condition {
+              test     = "StringLike"
+              variable = "token.actions.githubusercontent.com:sub"
+              values   = ["repo:acme/*:ref:refs/heads/main"]
+            }
+            condition {
+              test     = "StringEquals"
+              variable = "token.actions.githubusercontent.com:aud"
+              values   = ["sts.amazonaws.com"]
+            }
+          }
+          statement {
+            effect  = "Deny"
+            actions = ["sts:AssumeRoleWithWebIdentity"]
+            principals {
+              type        = "Federated"
+              identifiers = ["arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"]
+            }
+          }
+        }
+        """, True),
     ("tf-trust-without-sub", "ci.oidc-trust-unrestricted", "infra/iam.tf", """
         resource "aws_iam_role" "deploy" {
           name = "gh-deploy"
@@ -396,3 +570,40 @@ def test_bad_files_are_reported_and_the_others_audited(tmp_path: Path):
     result = audit([str(tmp_path), str(tmp_path / "missing")])
     assert {p.rsplit("/", 1)[-1] for p, _ in result.errors} == {"broken.yml", "binary.yml", "missing"}
     assert "ci.static-cloud-credentials" in {i.check.id for i in result.issues}
+
+
+def _issues(tmp_path: Path, filename: str, content: str, check_id: str):
+    path = tmp_path / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(content).lstrip())
+    return [i for i in audit([str(tmp_path)]).issues if i.check.id == check_id]
+
+
+def _case(name: str) -> tuple:
+    return next(c for c in CASES if c[0] == name)
+
+
+def test_a_secret_written_to_a_file_that_is_uploaded_is_high_else_medium(tmp_path: Path):
+    _, check, filename, content, _ = _case("gh-secret-to-artifact")
+    [uploaded] = _issues(tmp_path / "a", filename, content, check)
+    assert uploaded.level.name == "HIGH" and "key.pem" in uploaded.message and "uploads artifacts" in uploaded.message
+    kept = content.replace("- uses: actions/upload-artifact@v4", "- uses: actions/cache@v4")
+    [local] = _issues(tmp_path / "b", filename, kept, check)
+    assert local.level.name == "MEDIUM"
+
+
+def test_printed_secrets_point_at_the_line_of_the_script(tmp_path: Path):
+    _, check, filename, content, _ = _case("gh-secret-base64-printed")
+    [issue] = _issues(tmp_path, filename, content, check)
+    lines = (tmp_path / filename).read_text().splitlines()
+    assert lines[issue.locations[0].line - 1].strip() == 'echo "$KEY" | base64'
+    _, check, filename, content, _ = _case("gl-reference-prints-token")
+    [issue] = _issues(tmp_path / "gl", filename, content, check)
+    assert issue.evidence["variable"] == "DEPLOY_TOKEN" and "'build'" in issue.message
+
+
+def test_trust_messages_say_what_the_subject_allows(tmp_path: Path):
+    _, check, filename, content, _ = _case("tf-org-wildcard-pinned-branch")
+    [issue] = _issues(tmp_path, filename, content, check)
+    assert issue.level.name == "HIGH"
+    assert "every repository of acme" in issue.message and "only ref:refs/heads/main" in issue.message

@@ -228,8 +228,13 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
             "vault:v1:Xk9mP2qLw8",
             "sha256:9f86d081884c7d65",
             "{COQLCE6DU6GtcS5P=}",
+            "node-cache-Linux-x64-npm-" + "3f9c1a7e" * 8,
+            "cache-key-" + "0b4e9d21" * 5,
+            "build_digest_" + "7a1c" * 8,
         ],
-        ["qfL8ZFN9okQb5Aot", "$uperSecret1", "Xk9#mP2$qLw8", "{927U2aT1yVPMm5n"],
+        ["qfL8ZFN9okQb5Aot", "$uperSecret1", "Xk9#mP2$qLw8", "{927U2aT1yVPMm5n",
+         "key-" + "3f9c1a7e" * 4,  # one plain word: the shape of some providers' keys
+         "sk_live-" + "0b4e9d21" * 8, "svc-Qm7xKp2Lw9Zt-deploy-" + "7a1c" * 8],
     ),
     "low_randomness": (
         [

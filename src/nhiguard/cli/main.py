@@ -679,6 +679,8 @@ def ci_audit(ctx: click.Context, paths: tuple[str, ...], fmt: str | None, output
         sys.stdout.flush()
     for path, problem in result.errors[:3]:
         click.echo(f"nhiguard: {path}: {problem}", err=True)
+    if len(result.errors) > 3:
+        click.echo(f"nhiguard: ... and {len(result.errors) - 3} more (all in the report)", err=True)
     if result.errors:
         sys.exit(EXIT_ERROR)
     threshold = Severity.parse(settings.fail_on) if settings.fail_on != "live" else Severity.INFO

@@ -243,10 +243,24 @@ _HASHED_OR_ENCRYPTED = re.compile(
 )
 
 
+# a digest behind a label of words: CI cache keys (`node-cache-Linux-x64-npm-<sha256>`),
+# build ids, content-addressed names; the label has several words or says it is a digest
+_LABELLED_DIGEST = re.compile(r"^((?:[A-Za-z][A-Za-z0-9]{0,23}[-_.:@/])+)"
+                              r"(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{96}|[0-9a-f]{128})$")
+_DIGEST_WORDS = re.compile(r"(?i)sha|md5|hash|digest|checksum|cache|commit|rev|etag|integrity|layer|blob")
+
+
 @register("hashed_or_encrypted")
 def is_hashed_or_encrypted(secret: str) -> bool:
-    """Password hashes and ciphertexts (`$2b$12$...`, `ENC[...]`, `{cipher}...`)."""
-    return bool(_HASHED_OR_ENCRYPTED.match(secret))
+    """Password hashes, ciphertexts and labelled digests (`$2b$12$...`, `ENC[...]`,
+    `{cipher}...`, `deps-cache-Linux-<sha256>`)."""
+    if _HASHED_OR_ENCRYPTED.match(secret):
+        return True
+    m = _LABELLED_DIGEST.match(secret)
+    if m is None:
+        return False
+    words = [w for w in re.split(r"[-_.:@/]", m.group(1)) if w]
+    return (len(words) >= 3 or bool(_DIGEST_WORDS.search(m.group(1)))) and not any(_randomish(w) for w in words)
 
 
 # --------------------------------------------------------------------------------------

@@ -68,9 +68,14 @@ def audit(paths: list[str]) -> AuditResult:
                 if path.stat().st_size > MAX_FILE:
                     continue
                 text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                _unreadable(result, shown, getattr(exc, "strerror", None) or type(exc).__name__)
+            except UnicodeDecodeError as exc:
+                _unreadable(result, shown, f"not UTF-8 text (byte {exc.start})")
                 continue
+            except OSError as exc:
+                _unreadable(result, shown, f"cannot read ({exc.strerror or type(exc).__name__})")
+                continue
+            if not text.strip():
+                continue  # an empty file configures nothing
             if kind == "trust":
                 if ci_trust.mentions_oidc(text):
                     result.files.append(shown)
@@ -104,6 +109,10 @@ def _audit_yaml(result: AuditResult, shown: str, text: str, kind: str) -> None:
         result.files.append(shown)
     elif kind == "github":
         _unreadable(result, shown, "not a GitHub Actions workflow (no jobs with runs-on or steps)")
+    elif kind == "gitlab" and any(isinstance(d, dict) for d in docs) and ".gitlab-ci" in shown.rsplit("/", 1)[-1]:
+        _unreadable(result, shown, "not a GitLab CI file (no jobs with script, extends or trigger)")
+    elif kind == "yaml":  # named on the command line: say why nothing was audited
+        _unreadable(result, shown, "neither a GitHub Actions workflow nor a GitLab CI file")
 
 
 def _unreadable(result: AuditResult, path: str, problem: str, line: int = 1) -> None:

@@ -14,9 +14,11 @@ from nhiguard.model.issue import Issue, IssueLocation
 from nhiguard.model.severity import Severity
 from nhiguard.posture import checks as C
 from nhiguard.posture.collect import IssueCollector
-from nhiguard.posture.yamlmap import YList, YMap, line_of, text
+from nhiguard.posture.shell import exposures
+from nhiguard.posture.yamlmap import YList, YMap, line_of, text, text_line
 
 _SECRET_REF = re.compile(r"\$\{\{\s*secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\])\s*\}\}")
+_SHELL_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _STATIC_ENV = {
     "AWS_ACCESS_KEY_ID": "AWS", "AWS_SECRET_ACCESS_KEY": "AWS",
     "GOOGLE_APPLICATION_CREDENTIALS_JSON": "GCP", "GOOGLE_CREDENTIALS": "GCP", "GCP_SA_KEY": "GCP",
@@ -29,8 +31,10 @@ _STATIC_WITH = {
     "google-github-actions/setup-gcloud": ("GCP", ("service_account_key",)),
     "azure/login": ("Azure", ("creds", "client-secret")),
 }
-_HEAD_REF = re.compile(r"github\.(?:event\.pull_request\.head\.(?:sha|ref)|head_ref|"
-                       r"event\.workflow_run\.head_(?:sha|branch))|refs/pull/")
+# what names the pull request's code: its head, its merge commit, its fork, its number
+_HEAD_REF = re.compile(r"github\.(?:event\.pull_request\.(?:head\.(?:sha|ref|repo\.full_name)|merge_commit_sha|number)|"
+                       r"head_ref|event\.number|event\.workflow_run\.(?:head_(?:sha|branch)|head_repository\.full_name|"
+                       r"pull_requests))|refs/pull/")
 _PAT_NAME = re.compile(r"(?:^|_)PAT(?:$|_)|PERSONAL_ACCESS_TOKEN|^GH_TOKEN$|^GITHUB_PAT|_GH_TOKEN$|^BOT_TOKEN$",
                        re.IGNORECASE)
 _APP_TOKEN_ACTIONS = ("actions/create-github-app-token", "tibdex/github-app-token")
@@ -40,6 +44,10 @@ _DEPLOY_RUN = re.compile(r"kubectl\s+(?:apply|set\s+image|rollout)|helm\s+(?:upg
                          r"gcloud\s+\S*\s*deploy|vercel\s+.*--prod|fly(?:ctl)?\s+deploy|"
                          r"aws\s+(?:ecs\s+update-service|cloudformation\s+deploy|s3\s+sync)")
 _PROD = re.compile(r"(?<![A-Za-z])(?:prod|production|live)(?![A-Za-z])", re.IGNORECASE)
+# "production" that means how a build is made, not where it goes
+_BUILD_MODE = re.compile(r"\b[A-Z_]*ENV\s*=\s*['\"]?(?:prod|production)\b|--(?:mode|configuration|omit)[= ]['\"]?"
+                         r"(?:prod|production|dev)\b|\b(?:npm|yarn|pnpm)\s+(?:ci|install)\b[^\n;&|]*--prod(?:uction)?\b|"
+                         r"\bbuild[:-](?:prod|production)\b", re.IGNORECASE)
 _ENV_WORDS = (("production", re.compile(r"(?<![A-Za-z])(?:prod|production|live)(?![A-Za-z])", re.I)),
               ("staging", re.compile(r"(?<![A-Za-z])(?:stag|staging|preprod|uat)(?![A-Za-z])", re.I)),
               ("development", re.compile(r"(?<![A-Za-z])(?:dev|develop|development|test|qa)(?![A-Za-z])", re.I)))
@@ -161,11 +169,13 @@ class _Audit(IssueCollector):
         for job_id, job in self.jobs:
             heads = []
             for i, step in enumerate(_steps(job), 1):
-                ref = step.get("with").get("ref") if isinstance(step.get("with"), YMap) else None
+                with_ = step.get("with") if isinstance(step.get("with"), YMap) else YMap()
+                ref = with_.get("ref", with_.get("repository"))
                 run = text(step.get("run"))
-                if (_uses(step) == "actions/checkout" and _HEAD_REF.search(text(ref))) or (
-                        run and re.search(r"(?:git\s+(?:fetch|checkout)|gh\s+pr\s+checkout)", run)
-                        and _HEAD_REF.search(run)):
+                checkout = _uses(step) == "actions/checkout" and any(
+                    _HEAD_REF.search(text(with_.get(k))) for k in ("ref", "repository"))
+                if checkout or (run and (re.search(r"\bgh\s+pr\s+checkout\b", run) or (
+                        re.search(r"\bgit\s+(?:fetch|checkout|pull|switch)\b", run) and _HEAD_REF.search(run)))):
                     heads.append(self.loc(line_of(ref, line_of(step)) if ref is not None else line_of(step),
                                           job=job_id, step=_step_name(step, i)))
             if not heads:
@@ -190,7 +200,7 @@ class _Audit(IssueCollector):
             for env in (self.workflow_env, job.get("env")):
                 if isinstance(env, YMap):
                     secret_vars |= {k for k, v in env.items() if _secrets_in(v) and k != "GITHUB_TOKEN"}
-            uploads = any(_uses(s) == "actions/upload-artifact" for s in _steps(job))
+            uploads = "uploads artifacts" if any(_uses(s) == "actions/upload-artifact" for s in _steps(job)) else None
             for i, step in enumerate(_steps(job), 1):
                 run = step.get("run")
                 if not isinstance(run, str):
@@ -198,31 +208,25 @@ class _Audit(IssueCollector):
                 names = set(secret_vars)
                 if isinstance(step.get("env"), YMap):
                     names |= {k for k, v in step["env"].items() if _secrets_in(v) and k != "GITHUB_TOKEN"}
-                where = self.loc(line_of(run, line_of(step)), job=job_id, step=_step_name(step, i))
+                step_name = _step_name(step, i)
                 direct = sorted({n for n, _ in _secrets_in(run)} - {"GITHUB_TOKEN"})
                 if direct:
                     self.add(C.SECRET_PRINTED,
                              f"{', '.join(direct)} interpolated into the script of step "
-                             f"{_step_name(step, i)!r}: the value becomes script text (use env:)",
-                             [where], Severity.MEDIUM, secrets=direct, job=job_id)
-                for line in run.splitlines():
-                    for name in sorted(names):
-                        var = rf"\$\{{?{re.escape(name)}\b"
-                        if re.search(rf"(?:^|[;&|]\s*)(?:echo|printf|cat\s*<<)\b[^\n]*{var}", line):
-                            self.add(C.SECRET_PRINTED, f"step {_step_name(step, i)!r} prints ${name}, "
-                                     "which holds a secret", [where], secrets=[name], job=job_id)
-                        elif re.search(rf"{var}[^\n]*(?:>>?\s*\S|\|\s*tee\b)", line):
-                            self.add(C.SECRET_PRINTED, f"step {_step_name(step, i)!r} writes ${name} to a "
-                                     "file" + (" in a job that uploads artifacts" if uploads else ""),
-                                     [where], None if uploads else Severity.MEDIUM, secrets=[name], job=job_id)
-                    if names and re.match(r"\s*(?:printenv|env)\s*(?:$|[|>;])", line):
-                        self.add(C.SECRET_PRINTED, f"step {_step_name(step, i)!r} prints the whole "
-                                 f"environment, secrets {', '.join(sorted(names))} included",
-                                 [where], secrets=sorted(names), job=job_id)
-                    if names and re.search(r"(?:^|\s)set\s+-[a-z]*x|bash\s+-[a-z]*x", line):
-                        self.add(C.SECRET_PRINTED, f"step {_step_name(step, i)!r} traces commands "
-                                 "(set -x) with secrets in its environment", [where], Severity.MEDIUM,
-                                 secrets=sorted(names), job=job_id)
+                             f"{step_name!r}: the value becomes script text (use env:)",
+                             [self.loc(text_line(run, 0, line_of(step)), job=job_id, step=step_name)],
+                             Severity.MEDIUM, secrets=direct, job=job_id)
+
+                def refs(script: str, names: set[str] = names) -> list[str]:
+                    found = [f"secrets.{n}" for n, _ in _secrets_in(script) if n != "GITHUB_TOKEN"]
+                    return found + [m.group(1) for m in _SHELL_VAR.finditer(script) if m.group(1) in names]
+
+                in_env = f"secrets {', '.join(sorted(names))}"
+                for exp in exposures(run, refs, bool(names)):
+                    label = exp.name if exp.name.startswith("secrets.") else f"${exp.name}"
+                    where = self.loc(text_line(run, exp.line, line_of(step)), job=job_id, step=step_name)
+                    self.exposed(exp, f"step {step_name!r}", label, where, uploads, in_env,
+                                 secrets=[exp.name] if exp.name else sorted(names), job=job_id)
 
     def permissions(self) -> None:
         top = self.doc.get("permissions")
@@ -271,7 +275,7 @@ class _Audit(IssueCollector):
                 continue
             values = " ".join([named, runs, *(text(v) for s in _steps(job)
                                               if isinstance(s.get("with"), YMap) for v in s["with"].values())])
-            if _PROD.search(values):
+            if _PROD.search(_BUILD_MODE.sub(" ", values)):
                 self.add(C.UNPROTECTED_PRODUCTION_DEPLOY,
                          f"job {job_id!r} deploys to production without `environment:`: no required "
                          "reviewers, branch rules or environment secrets can apply",

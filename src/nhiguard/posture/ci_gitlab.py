@@ -12,11 +12,11 @@ from collections import defaultdict
 from typing import Any
 
 from nhiguard.model.issue import Issue
-from nhiguard.model.severity import Severity
 from nhiguard.posture import checks as C
-from nhiguard.posture.ci_github import _DEPLOY_RUN, _DEPLOY_WORD, _PROD, _label
+from nhiguard.posture.ci_github import _BUILD_MODE, _DEPLOY_RUN, _DEPLOY_WORD, _PROD, _label
 from nhiguard.posture.collect import IssueCollector
-from nhiguard.posture.yamlmap import YMap, line_of, text
+from nhiguard.posture.shell import exposures
+from nhiguard.posture.yamlmap import YList, YMap, line_of, text, text_line
 
 _RESERVED = frozenset({"stages", "variables", "default", "include", "workflow", "image", "services",
                        "before_script", "after_script", "cache", "types", "pages:deploy"})
@@ -29,6 +29,12 @@ _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|CREDENTIAL|ACCESS_KEY",
                           re.IGNORECASE)
 _PREDEFINED = re.compile(r"^(?:CI|GITLAB|RUNNER)_")
+
+
+def _secret_vars(script: str) -> list[str]:
+    """Variables whose names say they hold secrets; CI_JOB_TOKEN and friends are GitLab's own."""
+    return [m.group(1) for m in _VAR.finditer(script)
+            if _SECRET_NAME.search(m.group(1)) and not _PREDEFINED.match(m.group(1))]
 
 
 def looks_like_gitlab(doc: Any) -> bool:
@@ -68,18 +74,28 @@ def _extended(job: YMap, templates: dict[str, YMap], depth: int) -> YMap:
     return merged
 
 
-def _scripts(job: YMap) -> list[tuple[str, int]]:
-    """(command, line) of the job's before_script, script and after_script."""
-    out = []
+def _scripts(job: YMap, doc: YMap) -> list[tuple[str, int]]:
+    """(command, line) of the job's before_script, script and after_script, with
+    `!reference [.template, script]` resolved."""
+    out: list[tuple[str, int]] = []
     for key in ("before_script", "script", "after_script"):
-        value = job.get(key)
-        items = value if isinstance(value, list) else [value] if isinstance(value, str) else []
-        for item in items:
-            if isinstance(item, str):
-                out.append((str(item), line_of(item, job.line_of(key))))
-            elif isinstance(item, list):  # nested lists, from anchors
-                out.extend((str(x), line_of(x, job.line_of(key))) for x in item if isinstance(x, str))
+        _commands(job.get(key), job.line_of(key), doc, out, 0)
     return out
+
+
+def _commands(value: Any, line: int, doc: YMap, out: list[tuple[str, int]], depth: int) -> None:
+    if depth > 10:
+        return
+    if isinstance(value, str):
+        out.append((str(value), text_line(value, 0, line)))
+    elif isinstance(value, YList) and value.tag == "!reference":
+        target: Any = doc
+        for part in value:
+            target = target.get(text(part)) if isinstance(target, YMap) else None
+        _commands(target, line_of(value, line), doc, out, depth + 1)
+    elif isinstance(value, list):  # a script, or nested lists from anchors
+        for item in value:
+            _commands(item, line_of(item, line), doc, out, depth + 1)
 
 
 def _environment(job: YMap) -> str | None:
@@ -105,16 +121,19 @@ class _Audit(IssueCollector):
         self.shared_variables()
         return self.issues
 
-    def _referenced(self, job: YMap) -> list[tuple[str, int]]:
+    def _referenced(self, job: YMap, defined: bool = True) -> list[tuple[str, int]]:
+        """Variables the job uses, with (`defined`) the names its `variables:` set."""
         refs = []
-        for cmd, line in _scripts(job):
+        for cmd, line in _scripts(job, self.doc):
             refs.extend((m.group(1), line) for m in _VAR.finditer(cmd))
         variables = job.get("variables")
         if isinstance(variables, YMap):
             for k, v in variables.items():
-                refs.append((k, variables.line_of(k)))
+                if defined:
+                    refs.append((k, variables.line_of(k)))
                 refs.extend((m.group(1), variables.line_of(k)) for m in _VAR.finditer(text(v)))
-        return refs
+        own = set(variables) if isinstance(variables, YMap) and not defined else set()
+        return [(v, line) for v, line in refs if v not in own]
 
     def static_credentials(self, name: str, job: YMap) -> None:
         if "id_tokens" in job:
@@ -132,31 +151,20 @@ class _Audit(IssueCollector):
                      variables=sorted({v for v, _ in uses}), job=name)
 
     def printed_secrets(self, name: str, job: YMap) -> None:
-        artifacts = job.get("artifacts")
-        for cmd, line in _scripts(job):
-            for m in _VAR.finditer(cmd):
-                var = m.group(1)
-                if not _SECRET_NAME.search(var) or _PREDEFINED.match(var) or var == "CI_JOB_TOKEN":
-                    continue
-                if re.search(r"(?:^|[;&|]\s*)(?:echo|printf|cat\s*<<)\b", cmd):
-                    self.add(C.SECRET_PRINTED, f"job {name!r} prints ${var} to its log", [self.loc(line, job=name)],
-                             variable=var, job=name)
-                elif re.search(rf"\$\{{?{re.escape(var)}\b[^\n]*(?:>>?\s*\S|\|\s*tee\b)", cmd):
-                    self.add(C.SECRET_PRINTED, f"job {name!r} writes ${var} to a file"
-                             + (" in a job that keeps artifacts" if artifacts else ""),
-                             [self.loc(line, job=name)], None if artifacts else Severity.MEDIUM,
-                             variable=var, job=name)
-            if re.match(r"\s*(?:printenv|env|export)\s*(?:$|[|>;])", cmd):
-                self.add(C.SECRET_PRINTED, f"job {name!r} prints its whole environment, CI/CD "
-                         "variables (secrets) included", [self.loc(line, job=name)], job=name)
+        keeps = "keeps artifacts" if job.get("artifacts") else None
+        for cmd, line in _scripts(job, self.doc):
+            for exp in exposures(cmd, _secret_vars, True):
+                self.exposed(exp, f"job {name!r}", f"${exp.name}", self.loc(line + exp.line, job=name),
+                             keeps, "CI/CD variables (secrets)", **({"variable": exp.name} if exp.name else {}),
+                             job=name)
 
     def production_deploy(self, name: str, job: YMap) -> None:
         if _environment(job) is not None:
             return
-        commands = " ".join(cmd for cmd, _ in _scripts(job))
+        commands = " ".join(cmd for cmd, _ in _scripts(job, self.doc))
         if not (_DEPLOY_WORD.search(name) or _DEPLOY_RUN.search(commands)):
             return
-        if _PROD.search(f"{name} {commands}"):
+        if _PROD.search(_BUILD_MODE.sub(" ", f"{name} {commands}")):
             self.add(C.UNPROTECTED_PRODUCTION_DEPLOY,
                      f"job {name!r} deploys to production without `environment:`: protected "
                      "environments and approvals cannot apply to it",
@@ -169,7 +177,7 @@ class _Audit(IssueCollector):
             label = _label(declared) if declared else _label(name)
             if label is None:
                 continue
-            for var, line in self._referenced(job):
+            for var, line in self._referenced(job, defined=False):
                 if _SECRET_NAME.search(var) and not _PREDEFINED.match(var):
                     used[var][label].append((name, line, declared is not None))
         for var, by_env in used.items():

@@ -42,24 +42,49 @@ def _block(text: str, start: int) -> str:
 
 
 def _verdict(provider: str, body: str) -> tuple[Severity, str] | None:
-    """What is wrong with a trust policy's conditions on the provider's token, if anything."""
+    """What is wrong with a trust statement's conditions on the provider's token, if anything."""
     sub_key, aud_key = f"{provider}:sub", f"{provider}:aud"
     name = PROVIDERS.get(provider, provider)
     if sub_key not in body:
         return Severity.CRITICAL, (f"trusts {name} OIDC tokens without a condition on their subject "
                                    f"({sub_key}): any workflow of any repository can assume it")
     values = _values_after(body, sub_key)
-    if any(v in ("*", "repo:*", "project_path:*") or re.fullmatch(r"repo:\*[:/].*|repo:[^/:]*\*.*", v)
-           for v in values):
-        return Severity.CRITICAL, f"trusts {name} OIDC tokens of any owner ({sub_key} = {', '.join(values)})"
-    if any(re.fullmatch(r"(?:repo|project_path):[^:]+/\*(?::.*)?", v) for v in values):
-        return Severity.HIGH, (f"trusts {name} OIDC tokens of every repository of an organisation or "
-                               f"group, any branch ({sub_key} = {', '.join(values)})")
-    if any(v.endswith(":*") and ("ref:" not in v and "environment:" not in v) for v in values):
-        return Severity.MEDIUM, (f"trusts {name} OIDC tokens of any branch, pull request or "
-                                 f"environment of the repository ({sub_key} = {', '.join(values)})")
+    said = f"({sub_key} = {', '.join(values)})"
+    worst: tuple[Severity, str] | None = None
+    for value in values:
+        found = _subject_verdict(name, value)
+        if found and (worst is None or found[0] > worst[0]):
+            worst = found
+    if worst:
+        return worst[0], f"{worst[1]} {said}"
     if aud_key not in body:
         return Severity.MEDIUM, f"does not check the audience of {name} OIDC tokens ({aud_key})"
+    return None
+
+
+_WILD = re.compile(r"[*?]")
+
+
+def _subject_verdict(name: str, value: str) -> tuple[Severity, str] | None:
+    """A subject pattern (StringLike: `*` any run, `?` any one character) read as
+    `repo:OWNER/REPO:CONTEXT` (GitHub) or `project_path:GROUP/PROJECT:ref_type:...` (GitLab)."""
+    kind, _, rest = value.partition(":")
+    if kind not in ("repo", "project_path") or not rest:
+        return (Severity.CRITICAL, f"trusts {name} OIDC tokens of any owner") if _WILD.search(value) else None
+    path, _, context = rest.partition(":")
+    owner, _, repo = path.rpartition("/")
+    if not owner and _WILD.search(path) or _WILD.search(owner):
+        anyone = owner.strip("*?") == "" and (owner or path.strip("*?") == "")
+        return Severity.CRITICAL, f"trusts {name} OIDC tokens of " + (
+            "any owner" if anyone else f"any owner named like {owner or path} (anyone can create one)")
+    scope = "any branch, pull request or environment" if not context or context.strip("*") == "" \
+        else f"only {context}" if not _WILD.search(context) else f"any {context.split(':', 1)[0]} matching {context}"
+    if repo == "*" or repo.startswith("*") and len(repo) <= 2:
+        return Severity.HIGH, f"trusts {name} OIDC tokens of every repository of {owner}, {scope}"
+    if _WILD.search(repo):
+        return Severity.HIGH, f"trusts {name} OIDC tokens of every repository of {owner} named like {repo}, {scope}"
+    if not context or context.strip("*") == "" or _WILD.search(context.split(":", 1)[0]):
+        return Severity.MEDIUM, f"trusts {name} OIDC tokens of {scope} of the repository"
     return None
 
 
@@ -76,12 +101,41 @@ def _values_after(body: str, key: str) -> list[str]:
     return out
 
 
+_DENY = re.compile(r"""["']?effect["']?\s*[:=]\s*["']deny["']""", re.IGNORECASE)
+_HCL_STATEMENT = re.compile(r"\bstatement\s*\{")
+_JSON_STATEMENTS = re.compile(r"""["']?Statement["']?\s*[:=]\s*\[""")
+
+
+def _statements(body: str) -> list[str]:
+    """The statements of a policy block: `statement {}` blocks of a policy document, the
+    objects of a `Statement` list (JSON, jsonencode), or the whole block."""
+    found = [_block(body, m.start()) for m in _HCL_STATEMENT.finditer(body)]
+    for m in _JSON_STATEMENTS.finditer(body):
+        i, depth, start = m.end(), 0, -1
+        while i < len(body):
+            c = body[i]
+            if c == "{":
+                depth += 1
+                if depth == 1:
+                    start = i
+            elif c == "}":
+                depth -= 1
+                if depth == 0 and start >= 0:
+                    found.append(body[start:i + 1])
+            elif c == "]" and depth == 0:
+                break
+            i += 1
+    return found or [body]
+
+
 def audit_terraform(path: str, text: str) -> list[Issue]:
     issues = []
     for m in _BLOCK_START.finditer(text):
         body = _block(text, m.start())
-        for provider in sorted({p.group(0) for p in _PROVIDER.finditer(body)}):
-            verdict = _verdict(provider, body)
+        # a Deny statement restricts; only what Allow statements grant is judged
+        judged = [(p, _verdict(p, st)) for st in _statements(body) if not _DENY.search(st)
+                  for p in sorted({p.group(0) for p in _PROVIDER.finditer(st)})]
+        for provider, verdict in judged:
             if verdict is None:
                 continue
             severity, what = verdict
@@ -101,7 +155,7 @@ def audit_policy_json(path: str, text: str) -> list[Issue]:
         statements = [statements]
     issues = []
     for n, st in enumerate(statements or []):
-        if not isinstance(st, dict):
+        if not isinstance(st, dict) or str(st.get("Effect", "Allow")).lower() == "deny":
             continue
         federated = (st.get("Principal") or {}).get("Federated") if isinstance(st.get("Principal"), dict) else None
         names = [federated] if isinstance(federated, str) else federated or []

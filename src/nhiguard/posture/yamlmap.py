@@ -24,10 +24,11 @@ class YMap(dict):
 class YList(list):
     line: int = 1
     lines: list[int]
-
+    tag: str = ""  # a local tag such as GitLab's `!reference`
 
 class YStr(str):
     line: int = 1
+    block: bool = False  # a `|` or `>` scalar: its text starts on the line after `line`
 
 
 def _convert(node: yaml.Node, memo: dict[int, Any]) -> Any:
@@ -57,12 +58,14 @@ def _convert(node: yaml.Node, memo: dict[int, Any]) -> Any:
     if isinstance(node, yaml.SequenceNode):
         seq = YList()
         seq.line = node.start_mark.line + 1
+        seq.tag = node.tag if node.tag.startswith("!") and not node.tag.startswith("!!") else ""
         memo[id(node)] = seq
         seq.extend(_convert(v, memo) for v in node.value)
         seq.lines = [v.start_mark.line + 1 for v in node.value]
         return seq
     s = YStr(node.value if node.value is not None else "")
     s.line = node.start_mark.line + 1
+    s.block = node.style in ("|", ">")
     return s
 
 
@@ -86,3 +89,8 @@ def text(value: Any) -> str:
 
 def line_of(value: Any, default: int = 1) -> int:
     return getattr(value, "line", default)
+
+
+def text_line(value: Any, n: int, default: int = 1) -> int:
+    """The file line of line `n` (from 0) of a scalar's text."""
+    return line_of(value, default) + getattr(value, "block", False) + n

@@ -59,10 +59,11 @@ def write(fmt: str, issues: Sequence[Issue], stream: TextIO, *, version: str, pa
             stream.write(json.dumps(issue_dict(i), ensure_ascii=False) + "\n")
     elif fmt == "csv":
         w = csv.writer(stream, lineterminator="\n")
-        w.writerow(["check_id", "severity", "owasp", "path", "line", "message"])
+        w.writerow(["check_id", "severity", "owasp", "path", "line", "job", "step", "message"])
         for i in issues:
             for loc in i.locations or ():
                 w.writerow([i.check.id, _name(i.level), " ".join(i.check.owasp), _cell(loc.path), loc.line,
+                            _cell(str(loc.context.get("job", ""))), _cell(str(loc.context.get("step", ""))),
                             _cell(i.message)])
     elif fmt == "sarif":
         json.dump(_sarif(issues, version, checks), stream, indent=2, ensure_ascii=False)

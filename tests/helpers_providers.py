@@ -30,6 +30,10 @@ class Providers:
     def __init__(self) -> None:
         self.live: set[str] = set()  # credentials that authenticate (tokens, or "user:pass")
         self.calls: Counter[str] = Counter()
+        # path -> (status, headers): answered instead of the provider's answer (a redirect,
+        # a server error); every request's credential headers are kept in `credentials`
+        self.override: dict[str, tuple[int, dict[str, str]]] = {}
+        self.credentials: list[str] = []
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -54,7 +58,19 @@ class Providers:
                 auth = self.headers.get("Authorization", "")
                 return base64.b64decode(auth[6:]).decode() if auth.startswith("Basic ") else ""
 
+            def _overridden(self) -> bool:
+                for h in ("Authorization", "PRIVATE-TOKEN", "x-api-key", "DD-API-KEY"):
+                    if self.headers.get(h):
+                        owner.credentials.append(self.headers[h])
+                hit = owner.override.get(self.path.split("?", 1)[0])
+                if hit is not None:
+                    self._send(hit[0], {"message": "overridden"}, hit[1])
+                return hit is not None
+
             def do_POST(self):  # noqa: N802
+                if self._overridden():
+                    owner.calls[self.path] += 1
+                    return
                 if self.path == "/api/auth.test":
                     owner.calls["slack"] += 1
                     ok = self._bearer() in owner.live
@@ -64,6 +80,9 @@ class Providers:
 
             def do_GET(self):  # noqa: N802
                 p = self.path.split("?", 1)[0]
+                if self._overridden():
+                    owner.calls[p] += 1
+                    return
                 routes = {
                     "/user": ("github", self._bearer(), 401, {"X-OAuth-Scopes": "repo, workflow"}),
                     "/api/v4/user": ("gitlab", self.headers.get("PRIVATE-TOKEN", ""), 401, {}),

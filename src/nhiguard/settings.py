@@ -66,6 +66,11 @@ class Settings:
     registry_password: str = field(default="", metadata={"help": "images: registry password or token (prefer NHIGUARD_REGISTRY_PASSWORD)"})
     image_cache: str = field(default="", metadata={"help": "images: folder of downloaded layer blobs (default: ~/.cache/nhiguard/blobs)"})
     registry_plain_http: tuple[str, ...] = field(default=(), metadata={"help": "images: registry hosts spoken to over plain HTTP (loopback always is)"})
+    owners: tuple[str, ...] = field(default=(), metadata={"help": "inventory: SELECTOR:PATTERN=OWNER rules (account:123456789012=payments, path:services/api/**=api-team)"})
+    environments: tuple[str, ...] = field(default=(), metadata={"help": "inventory: SELECTOR:PATTERN=ENVIRONMENT rules (account:210987654321=production)"})
+    unused_days: int = field(default=90, metadata={"help": "posture: a credential unused this many days is unused (NHI1)"})
+    max_key_age_days: int = field(default=90, metadata={"help": "posture: a static key older than this without rotation is long-lived (NHI7)"})
+    max_token_lifetime_days: int = field(default=366, metadata={"help": "posture: a token valid longer than this is long-lived (NHI7)"})
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -96,6 +101,13 @@ def _coerce(name: str, value: Any, default: Any, parse: Any) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+    if isinstance(default, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
     if isinstance(default, tuple):
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -207,10 +219,17 @@ def validate(s: Settings) -> Settings:
     for name, allowed in _CHOICES.items():
         if getattr(s, name) not in allowed:
             raise ConfigError(f"{name}: {getattr(s, name)!r} is not one of {', '.join(allowed)}")
-    for entry in s.verify_endpoints:
-        name, sep, url = entry.partition("=")
-        if not sep or not name.strip() or not url.strip():
-            raise ConfigError(f"verify_endpoints: {entry!r} is not PROVIDER=URL")
+    if s.verify_endpoints:
+        # an unknown provider or a mistyped URL would otherwise send the verifier to the
+        # real provider, or nowhere, without a word
+        from nhiguard.remediate.verifiers import all_verifiers
+        from nhiguard.remediate.verify import check_endpoints
+
+        try:
+            endpoints = check_endpoints(s.verify_endpoints, all_verifiers())
+        except ValueError as exc:
+            raise ConfigError(f"verify_endpoints (--verify-endpoint): {exc}") from None
+        s = s.with_(verify_endpoints=tuple(f"{k}={v}" for k, v in endpoints.items()))
     if s.fail_on == "live" and not s.verify:
         raise ConfigError("fail_on: live needs --verify: only verified findings can be live")
     if s.verify_ttl < 0 or s.verify_rate <= 0:

@@ -110,8 +110,9 @@ def test_since_and_staged_and_all_objects(history_repo, tmp_path):
     repo, facts = history_repo
     store = tmp_path / "s.db"
     since = nhiguard("scan", repo.workdir, "--since", facts["c2"], "-f", "json", "--store", store, cwd=tmp_path)
-    assert since.code == 1  # the feature branch's token is after c2 in no way; it is on another branch
-    assert "nhiguard.aws.access-key-id" not in findings_by_rule(since.report)
+    # c2..HEAD is the commit that removed the key; the feature branch's token is on another
+    # branch, not in that range
+    assert since.code == 0 and since.report["findings"] == [], since.stderr
     repo.write("new.py", f"token = '{gh_token()}'\n")
     repo.stage("new.py")
     staged = nhiguard("scan", repo.workdir, "--staged", "-f", "json", "--store", store, cwd=tmp_path)

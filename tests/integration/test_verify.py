@@ -146,6 +146,101 @@ def test_unreachable_providers_are_errors_not_failures(tmp_path):
     assert run.code == 1  # the finding itself still counts
 
 
+def _github_file(tmp_path):
+    text = RULES["nhiguard.github.classic-pat"].examples[0]
+    (tmp_path / "d").mkdir(exist_ok=True)
+    (tmp_path / "d" / "a.env").write_text(text + "\n")
+    return secret_of(text, "nhiguard.github.classic-pat")
+
+
+@pytest.mark.parametrize("code", [301, 302, 307, 308])
+def test_redirects_are_not_followed_with_the_credential(tmp_path, providers, code):
+    live = _github_file(tmp_path)
+    providers.live.add(live)
+    elsewhere = Providers()  # another origin (another port)
+    try:
+        elsewhere.live.add(live)
+        providers.override["/user"] = (code, {"Location": f"{elsewhere.url}/user?x=1"})
+        run = scan_verified(tmp_path, "d", providers)
+        [f] = run.report["findings"]
+        v = f["verification"]
+        assert v["status"] == "error" and "redirect" in v["message"], v
+        assert elsewhere.url in v["message"] and "x=1" not in v["message"]
+        assert elsewhere.credentials == [] and not elsewhere.calls  # never reached
+        assert providers.calls["/user"] == 1
+        # a same-origin redirect is not followed either: a verifier's call is one call
+        providers.override["/user"] = (code, {"Location": "/elsewhere"})
+        again = scan_verified(tmp_path, "d", providers)
+        assert again.report["findings"][0]["verification"]["status"] == "error"
+        assert providers.calls["/user"] == 2  # an error is not cached: asked again
+    finally:
+        elsewhere.stop()
+
+
+def test_errors_are_not_cached_answers_are(tmp_path, providers):
+    live = _github_file(tmp_path)
+    providers.live.add(live)
+    providers.override["/user"] = (503, {})
+    first = scan_verified(tmp_path, "d", providers)
+    v = first.report["findings"][0]["verification"]
+    assert v["status"] == "error" and "HTTP 503" in v["message"]
+    # the store keeps what this scan saw, for its report
+    report = nhiguard("report", "--store", tmp_path / "s.db", "-f", "json", cwd=tmp_path)
+    assert report.report["findings"][0]["verification"]["status"] == "error"
+    del providers.override["/user"]
+    second = scan_verified(tmp_path, "d", providers)  # within verify_ttl, yet asked again
+    assert second.report["findings"][0]["verification"]["status"] == "live"
+    assert providers.calls["/user"] == 1 and providers.calls["github"] == 1
+    third = scan_verified(tmp_path, "d", providers)  # an answer is cached
+    assert third.report["findings"][0]["verification"]["status"] == "live"
+    assert providers.calls["github"] == 1
+    # no answer at all (nothing listens): not cached either
+    unreachable = tmp_path / "u"
+    unreachable.mkdir()
+    (unreachable / "a.env").write_text((tmp_path / "d" / "a.env").read_text())
+    for _ in (1, 2):
+        run = nhiguard("scan", "u", "-f", "json", "--verify", "--store", tmp_path / "u.db",
+                       "--verify-endpoint", "github=http://127.0.0.1:9", cwd=tmp_path)
+        assert run.report["findings"][0]["verification"]["status"] == "error"
+    run = nhiguard("scan", "u", "-f", "json", "--verify", "--store", tmp_path / "u.db",
+                   "--verify-endpoint", f"github={providers.url}", cwd=tmp_path)
+    assert run.report["findings"][0]["verification"]["status"] == "live"
+
+
+@pytest.mark.parametrize("endpoint,message", [
+    ("githbu=http://127.0.0.1:9", "'githbu' is not a verifier's provider; valid providers: "),
+    ("aws_sts=http://127.0.0.1:9", "valid providers: anthropic, aws, datadog"),
+    ("github=file:///etc/passwd", "not an http:// or https:// URL"),
+    ("github=ftp://127.0.0.1/", "not an http:// or https:// URL"),
+    ("github=127.0.0.1:8080", "not an http:// or https:// URL"),
+    ("github=http://", "not an http:// or https:// URL with a host"),
+    ("github=http://u:p@127.0.0.1:9", "must not hold a user name or password"),
+    ("postgres=http://127.0.0.1:5432", "not a http:// URL"),
+    ("github", "is not PROVIDER=URL"),
+])
+def test_bad_verify_endpoints_are_usage_errors(tmp_path, endpoint, message):
+    (tmp_path / "a.env").write_text("nothing\n")
+    run = nhiguard("scan", "a.env", "--verify", "--verify-endpoint", endpoint,
+                   "--store", tmp_path / "s.db", cwd=tmp_path)
+    assert run.code == 2, run.stderr
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert "p@127" not in run.stderr  # a password in an endpoint is not echoed
+    (tmp_path / "nhiguard.toml").write_text(f"verify = true\nverify_endpoints = [{json.dumps(endpoint)}]\n")
+    conf = nhiguard("scan", "a.env", "--store", tmp_path / "s.db", cwd=tmp_path)
+    assert conf.code == 2 and message in conf.stderr
+
+
+def test_provider_names_match_whatever_their_case(tmp_path, providers):
+    live = _github_file(tmp_path)
+    providers.live.add(live)
+    run = nhiguard("scan", "d", "-f", "json", "--verify", "--store", tmp_path / "s.db",
+                   "--verify-endpoint", f"GitHub={providers.url}/",
+                   "--verify-endpoint", "POSTGRES=postgresql://127.0.0.1:1", cwd=tmp_path)
+    assert run.code == 1, run.stderr
+    v = run.report["findings"][0]["verification"]
+    assert (v["provider"], v["status"]) == ("github", "live") and providers.calls["github"] == 1
+
+
 # --------------------------------------------------------------------------- AWS via moto
 
 

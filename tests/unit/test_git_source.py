@@ -188,18 +188,39 @@ def test_seen_commits_hide_their_ancestors_and_ignore_unknown_ids(repo):
     assert [i.provenance.path for i in items] == ["c"]
 
 
-def test_since_walks_only_commits_not_reachable_from_ref(repo):
+def test_since_walks_ref_to_head_only(repo):
+    # REF..HEAD, like a pull request: what HEAD has and REF has not; other branches, tags
+    # and the stash are not part of it
     repo.commit({"old": "old secret"})
     c2 = repo.commit({"mid": "mid"})
     repo.tag("v1", c2, annotated=True)
     c3 = repo.commit({"new": "new"})
     c4 = repo.commit({"branch": "branch"}, ref="refs/heads/topic", parents=[c2])
+    repo.commit({"tagged": "only a tag has it"}, ref="refs/tags/later", parents=[c3])
     items, errors, src = scan(repo.git_dir, since="v1")
     assert errors == []
-    assert sorted(src.walked_commits) == sorted([c3, c4])
-    assert {i.provenance.path for i in items} == {"new", "branch"}
+    assert src.walked_commits == [c3]
+    assert {i.provenance.path for i in items} == {"new"}
     _, _, src = scan(repo.git_dir, since="main~1")
-    assert sorted(src.walked_commits) == sorted([c3, c4])
+    assert src.walked_commits == [c3]
+    # HEAD on the topic branch (a pull request's checkout): its commits, not main's
+    repo.repo.set_head("refs/heads/topic")
+    items, errors, src = scan(repo.git_dir, since="v1")
+    assert errors == [] and src.walked_commits == [c4]
+    assert {i.provenance.path for i in items} == {"branch"}
+    # detached HEAD (CI checkouts of a merge commit)
+    repo.repo.set_head(pygit2.Oid(hex=c3))
+    _, _, src = scan(repo.git_dir, since="v1")
+    assert src.walked_commits == [c3]
+
+
+def test_since_with_head_on_an_unborn_branch_says_so(repo):
+    c1 = repo.commit({"a": "one"})
+    repo.commit({"b": "two"})
+    repo.repo.set_head("refs/heads/not-yet")
+    items, errors, src = scan(repo.git_dir, since=c1)
+    assert items == [] and src.walked_commits == []
+    assert len(errors) == 1 and "HEAD" in errors[0].message and "--since" in errors[0].message
 
 
 @pytest.mark.parametrize("ref", ["no-such-branch", "0" * 40, "main~99"])

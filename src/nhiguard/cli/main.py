@@ -8,6 +8,7 @@ input error (including parts of the input that could not be read).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
@@ -153,9 +154,9 @@ SCAN_OPTIONS = [
     click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical", "live"]), help="Lowest severity that makes the exit code 1, or `live`: only findings verified live (with --verify) [default: info, i.e. any finding]."),
     click.option("--full/--incremental", default=None, help="Rescan blobs the store has already scanned with this ruleset."),
     click.option("--all-objects", is_flag=True, default=None, help="git: also scan unreachable objects (deleted branches, amended commits)."),
-    click.option("--since", metavar="REF", help="git: scan only blobs introduced in commits after REF."),
+    click.option("--since", metavar="REF", help="git: scan only what the commits REF..HEAD introduced (a pull request's diff)."),
     click.option("--staged", is_flag=True, default=None, help="git: scan only the staged changes (pre-commit)."),
-    click.option("--pre-push", is_flag=True, default=None, help="Scan only the commits being pushed (as a git pre-push hook: refs on stdin, or pre-commit's PRE_COMMIT_FROM_REF/TO_REF)."),
+    click.option("--pre-push", is_flag=True, default=None, help="Scan only the commits being pushed (as a git pre-push hook: refs on stdin, or pre-commit's PRE_COMMIT_FROM_REF/TO_REF; without either, the commits on no remote)."),
     click.option("--no-history", is_flag=True, default=None, help="Scan git work trees as plain directories."),
     click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Directories: skip files matched by .gitignore."),
     click.option("--max-file-size", metavar="SIZE", help="Skip files larger than SIZE [default: 50MB]."),
@@ -283,6 +284,39 @@ def baseline() -> None:
     """Accept today's findings so that scans report only new ones."""
 
 
+# Scan options that mean nothing to a baseline: it records every finding (nothing fails
+# the run) and no provider is asked anything.
+_NOT_FOR_BASELINES = {"fail_on": "--fail-on", "verify": "--verify", "verify_endpoints": "--verify-endpoint"}
+
+
+def _baseline_flags(command: str, flags: dict[str, Any]) -> dict[str, Any]:
+    """The scan flags of `baseline create|update`: those that mean nothing to a baseline are
+    refused when given, and verification is off whatever the configuration says."""
+    given = [opt for name, opt in _NOT_FOR_BASELINES.items() if flags.get(name) not in (None, ())]
+    if given:
+        _fail(f"baseline {command}: {', '.join(given)} {'does' if len(given) == 1 else 'do'} not "
+              "apply: a baseline records every "
+              "finding, whatever its severity, and asks no provider; use them with `nhiguard scan`")
+    return {**flags, "verify": False, "fail_on": "info", "verify_endpoints": ()}
+
+
+def _scope(targets: tuple[str, ...], path: str, settings):
+    from pathlib import Path
+
+    from nhiguard.remediate import baseline as bl
+
+    return bl.Scope.of(targets, Path(path), no_history=settings.no_history, all_objects=settings.all_objects,
+                       respect_gitignore=settings.respect_gitignore, decode_depth=settings.decode_depth)
+
+
+def _whole_scan_only(command: str, settings) -> None:
+    if settings.since or settings.staged or settings.pre_push:
+        # a partial scan does not see most findings: a baseline made from one misses them,
+        # and pruning by one would empty the baseline
+        _fail(f"baseline {command} needs a whole scan; --since, --staged and --pre-push see only "
+              "part of it")
+
+
 @baseline.command("create")
 @click.argument("targets", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), callback=_writable_output, default=".nhiguard-baseline.json", show_default=True, help="Baseline file to write.")
@@ -290,6 +324,9 @@ def baseline() -> None:
 @click.pass_context
 def baseline_create(ctx: click.Context, targets: tuple[str, ...], output: str, **flags: Any) -> None:
     """Scan TARGETS and write every finding to a baseline file (no raw secrets).
+
+    The baseline records its scope (the targets, relative to its folder, and the options
+    that decide what is seen) for `baseline update`. --fail-on and --verify do not apply.
 
     \b
     Example:
@@ -299,8 +336,10 @@ def baseline_create(ctx: click.Context, targets: tuple[str, ...], output: str, *
 
     from nhiguard.remediate import baseline as bl
 
+    flags = _baseline_flags("create", flags)
+    _whole_scan_only("create", _settings(ctx, **flags))
     settings, _, outcome = _run(ctx, targets, flags)
-    b = bl.from_findings(outcome.findings, settings.fingerprint_key_bytes)
+    b = bl.from_findings(outcome.findings, settings.fingerprint_key_bytes, _scope(targets, output, settings))
     bl.write(b, Path(output))
     click.echo(f"wrote {len(b.entries)} finding(s) to {output}", err=True)
     _report_errors(outcome)
@@ -313,16 +352,31 @@ def baseline_create(ctx: click.Context, targets: tuple[str, ...], output: str, *
 @scan_options
 @click.pass_context
 def baseline_update(ctx: click.Context, targets: tuple[str, ...], path: str, **flags: Any) -> None:
-    """Scan TARGETS and drop baseline entries that are no longer found."""
+    """Scan TARGETS and drop baseline entries that are no longer found.
+
+    The scan must see all that the baseline covers (its targets; no --no-history,
+    --respect-gitignore or lower --decode-depth than it was made with); otherwise, and
+    with --since, --staged or --pre-push, the baseline is left as it was (exit 2).
+    """
     from pathlib import Path
 
     from nhiguard.remediate import baseline as bl
 
+    flags = _baseline_flags("update", flags)
     settings = _settings(ctx, **flags)
-    if settings.since or settings.staged:
-        # a partial scan does not see most findings: pruning by it would empty the baseline
-        _fail("baseline update needs a whole scan; --since and --staged see only part of it")
+    _whole_scan_only("update", settings)
     old = _read_baseline(ctx, path, flags)
+    scope = _scope(targets, path, settings)
+    if old.scope is not None:
+        unseen = old.scope.unseen_by(scope)
+        if unseen:
+            _fail(f"{path}: left as it was: this scan would not see all that the baseline covers "
+                  f"({'; '.join(unseen)}), and would prune entries it cannot see. The baseline "
+                  f"was made from {', '.join(old.scope.targets)} (relative to its folder); update "
+                  "it with the same targets and options, or create it again")
+    else:
+        click.echo(f"{path}: the baseline does not record what it was made from (an older "
+                   "nhiguard); pruning by this scan and recording its targets from now on", err=True)
     _, rules, outcome = _run(ctx, targets, flags)
     if outcome.stats.errors:
         click.echo(f"{path}: left as it was: parts of the input could not be read, so a "
@@ -331,7 +385,7 @@ def baseline_update(ctx: click.Context, targets: tuple[str, ...], path: str, **f
         sys.exit(EXIT_ERROR)
     new = old.pruned(outcome.findings, active_rules=(r.id for r in rules),
                      unseen_paths=(e.path for e in outcome.stats.skipped))
-    bl.write(new, Path(path))
+    bl.write(new.with_scope(old.scope or scope), Path(path))
     click.echo(f"{path}: kept {len(new.entries)}, pruned {len(old.entries) - len(new.entries)}", err=True)
     _report_errors(outcome)
     sys.exit(EXIT_ERROR if outcome.stats.errors else EXIT_CLEAN)
@@ -441,14 +495,18 @@ def rules_eval(ctx: click.Context, corpus: str, rules_files: tuple[str, ...], en
         click.echo(format_table(figures))
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--store", help="SQLite path or database URL [default: .nhiguard/nhiguard.db].")
 @click.option("--scan", "scan_id", type=int, help="Scan id [default: the latest].")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=_writable_output)
 @click.pass_context
 def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str, output: str | None) -> None:
-    """Print the report of a past scan from the store (no rescanning)."""
+    """Print the report of a past scan from the store (no rescanning); `report summary`
+    answers where long-lived credentials are, who owns them and how fast leaks are closed."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj["report_store"] = store
+        return
     settings = _settings(ctx, store=store)
     if "://" not in settings.store and not os.path.exists(settings.store):
         _fail(f"no store at {settings.store}; run `nhiguard scan` first or give --store")
@@ -474,6 +532,19 @@ def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str,
     finally:
         st.close()
     _write_report(ScanResults(__version__, stats, findings, {r.id: r for r in rules}, False), fmt, output)
+
+
+# Text that would drive a terminal or reorder what it shows: C1 controls, DEL, and the
+# Unicode bidirectional controls ("Trojan Source"); C0 controls are escaped by JSON itself.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _for_terminal(text: str) -> str:
+    """`text` with every control character shown as an escape: decisions come from files
+    anyone may have written, and reasons and names are free text."""
+    from nhiguard.report.common import printable
+
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", printable(text))
 
 
 @cli.group()
@@ -526,15 +597,16 @@ def triage_list(ctx: click.Context, store: str | None, status_filter: str | None
         rows = [{"id": r.id, "rule_id": r.rule_id, "severity": str(r.severity), "preview": r.preview,
                  "status": r.status, "by": r.status_by, "at": r.status_at, "reason": r.status_reason,
                  "first_seen": r.first_seen, "last_seen": r.last_seen} for r in records]
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        # JSON escapes C0 controls itself; C1 controls and bidirectional overrides it leaves
+        # as they are, and they reach the terminal: escape them too (still the same JSON)
+        text = json.dumps(rows, indent=2, ensure_ascii=False)
+        click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
         return
-    from nhiguard.report.common import printable
-
     if not records:
         click.echo("no findings")
     for r in records:
         why = f" by {r.status_by} at {r.status_at}: {r.status_reason or ''}" if r.status_at else ""
-        click.echo(printable(f"{r.id}  {str(r.severity):8} {r.status:14} {r.rule_id}  {r.preview}{why}"))
+        click.echo(_for_terminal(f"{r.id}  {str(r.severity):8} {r.status:14} {r.rule_id}  {r.preview}{why}"))
 
 
 @triage.command("set")
@@ -572,7 +644,7 @@ def triage_set(ctx: click.Context, finding: str, status: str, reason: str | None
     finally:
         st.close()
     assert rec is not None
-    click.echo(f"{rec.id} {rec.rule_id} {rec.preview}: {rec.status}", err=True)
+    click.echo(_for_terminal(f"{rec.id} {rec.rule_id} {rec.preview}: {rec.status}"), err=True)
 
 
 @triage.command("export")
@@ -609,8 +681,12 @@ def triage_export(ctx: click.Context, output: str, store: str | None) -> None:
 @click.pass_context
 def triage_import(ctx: click.Context, path: str, store: str | None) -> None:
     """Apply the decisions of a triage file; per finding, the most recent decision wins.
-    Decisions about findings this store has not seen are kept for when it sees them: import
-    again after the next scan."""
+
+    A decision about a finding this store does not hold yet is not applied (it is counted
+    as not in this store): import the file again after a scan has found it. A file with a
+    bad decision (a field of the wrong type, a date in the future, an unknown status) is
+    refused as a whole, and nothing is applied.
+    """
     from pathlib import Path
 
     from nhiguard.remediate import triage as tr
@@ -619,10 +695,13 @@ def triage_import(ctx: click.Context, path: str, store: str | None) -> None:
     settings = _settings(ctx, store=store)
     try:
         decisions = tr.read(Path(path), settings.fingerprint_key_bytes)
-        for d in decisions:
-            tr.status_name(d.status, STATUSES)
+        for n, d in enumerate(decisions):
+            try:
+                tr.status_name(d.status, STATUSES)
+            except tr.TriageError as exc:
+                raise tr.TriageError(f"{path}: decision {n} ({d.id}): {exc}") from None
     except tr.TriageError as exc:
-        _fail(str(exc))
+        _fail(_for_terminal(str(exc)))
     applied = newer_here = unknown = 0
     st = _open_store(settings)
     try:
@@ -638,7 +717,8 @@ def triage_import(ctx: click.Context, path: str, store: str | None) -> None:
             applied += 1
     finally:
         st.close()
-    click.echo(f"{path}: applied {applied}, kept {newer_here} newer here, {unknown} not in this store",
+    click.echo(_for_terminal(f"{path}: applied {applied}, kept {newer_here} newer here, {unknown} not "
+                             "in this store") + (" (import again after a scan that finds them)" if unknown else ""),
                err=True)
 
 
@@ -743,5 +823,12 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
 
 
+# the command groups that live in their own modules register themselves on `cli`
+from nhiguard.cli import inventory as _inventory  # noqa: E402,F401
+
 if __name__ == "__main__":
-    main()
+    # Run as `python -m`, this file is `__main__`, a second copy of the module: the command
+    # groups above registered themselves on the `nhiguard.cli.main` copy, so run that one.
+    from nhiguard.cli.main import main as _registered_main
+
+    _registered_main()

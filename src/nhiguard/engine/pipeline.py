@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -211,24 +212,57 @@ def _open_targets(out: list[_Target], targets: list[str], settings: Settings, st
         out.append(_Target(scrub.text(os.path.realpath(t)), src.items()))
 
 
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+NOT_ON_A_REMOTE = "HEAD"  # the fallback push: HEAD, hiding every remote-tracking branch
+
+
 def _pushed_refs() -> list[tuple[str, str]]:
     """What a push sends, as (local commit, remote commit or '') pairs: from the pre-commit
     framework's PRE_COMMIT_FROM_REF/PRE_COMMIT_TO_REF, else from the lines git gives a
     pre-push hook on standard input (`<local ref> <local sha> <remote ref> <remote sha>`).
-    Deletions push nothing."""
+    Deletions push nothing.
+
+    With no ref line at all (standard input empty or a terminal: a first push under some
+    hook managers, or a run by hand) it falls back to the commits on no remote
+    (`git rev-list HEAD --not --remotes`) and says so on stderr, rather than scanning
+    nothing. A line that is not what git writes is an InputError: guessing could let a
+    push through unscanned."""
     to_ref, from_ref = os.environ.get("PRE_COMMIT_TO_REF"), os.environ.get("PRE_COMMIT_FROM_REF")
     pairs: list[tuple[str, str]] = []
     if to_ref:
-        pairs.append((to_ref, "" if not from_ref or set(from_ref) == {"0"} else from_ref))
-    elif sys.stdin is not None and not sys.stdin.isatty():
-        for line in sys.stdin.read().splitlines():
-            parts = line.split()
-            if len(parts) != 4:
-                continue
-            _, local, _, remote = parts
-            if set(local) == {"0"}:
-                continue  # a deleted branch
-            pairs.append((local, "" if set(remote) == {"0"} else remote))
+        return [(to_ref, "" if not from_ref or set(from_ref) == {"0"} else from_ref)]
+    lines: list[str] = []
+    if sys.stdin is not None and not sys.stdin.isatty():
+        try:
+            lines = sys.stdin.buffer.read().decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise InputError("--pre-push: standard input is not the ref lines git gives a "
+                             "pre-push hook (not UTF-8 text)") from None
+    seen = False
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        seen = True
+        parts = line.split()
+        # the line itself is not echoed: whatever was piped in may hold anything
+        problem = (f"it has {len(parts)} fields" if len(parts) != 4 else
+                   "the local sha (field 2) is not a full hexadecimal object id"
+                   if not _SHA.fullmatch(parts[1]) else
+                   "the remote sha (field 4) is not a full hexadecimal object id"
+                   if not _SHA.fullmatch(parts[3]) else None)
+        if problem:
+            raise InputError(
+                f"--pre-push: line {n} of standard input is not a pushed ref as git gives a "
+                f"pre-push hook (`<local ref> <local sha> <remote ref> <remote sha>`): {problem}")
+        _, local, _, remote = parts
+        if set(local) == {"0"}:
+            continue  # a deleted branch
+        pairs.append((local, "" if set(remote) == {"0"} else remote))
+    if not seen:
+        print("nhiguard: --pre-push: no pushed refs on standard input (nor PRE_COMMIT_TO_REF); "
+              "scanning the commits that are on no remote (git rev-list HEAD --not --remotes)",
+              file=sys.stderr)
+        pairs.append((NOT_ON_A_REMOTE, ""))
     return pairs
 
 
@@ -501,10 +535,14 @@ def _verify(findings: list[Finding], run: _Run, settings: Settings, store) -> No
 
     def cached(fid: str) -> Verification | None:
         hit = store.verification(fid, settings.verify_ttl)
+        if not hit or hit["status"] == "error":
+            # no answer is not an answer: a network failure, a 5xx or a redirect is asked
+            # again next run (the store still keeps it, for reports of this scan)
+            return None
         return Verification(hit["status"], hit["provider"], hit["identity"], hit["message"],
-                            hit["checked_at"]) if hit else None
+                            hit["checked_at"])
 
-    endpoints = dict(e.split("=", 1) for e in settings.verify_endpoints)
+    endpoints = dict(e.split("=", 1) for e in settings.verify_endpoints)  # checked by settings
     results = verify_all(candidates, all_verifiers(), endpoints=endpoints, cached=cached,
                          rate=float(settings.verify_rate))
     store.record_verifications({fid: v.as_dict() for fid, v in results.items()})

@@ -41,3 +41,20 @@ class Issue:
     @property
     def level(self) -> Severity:
         return self.severity if self.severity is not None else self.check.severity
+
+
+@dataclass(frozen=True)
+class IdentityIssue:
+    """A posture issue about one non-human identity (`nhiguard posture`)."""
+
+    check: Check
+    identity: str  # the identity's id
+    kind: str
+    name: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)  # names, days, thresholds; never secrets
+    severity: Severity | None = None
+
+    @property
+    def level(self) -> Severity:
+        return self.severity if self.severity is not None else self.check.severity

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from nhiguard.remediate.baseline import key_id
@@ -85,13 +85,47 @@ def read(path: Path, fingerprint_key: bytes) -> list[Decision]:
     if doc.get("key_id") != key_id(fingerprint_key):
         raise TriageError(f"{path}: made with another fingerprint key; its fingerprints mean "
                           "nothing here (set the team's NHIGUARD_FINGERPRINT_KEY)")
+    decisions = doc.get("decisions", [])
+    if not isinstance(decisions, list):
+        raise TriageError(f"{path}: `decisions` must be a list")
+    now = datetime.now(UTC)
     out = []
-    for n, d in enumerate(doc.get("decisions") or []):
-        try:
-            out.append(Decision(str(d["id"]), str(d["rule_id"]), str(d["fingerprint"]),
-                                str(d.get("preview") or ""), str(d["status"]),
-                                d.get("by"), str(d["at"]), d.get("reason")))
-            parse_time(out[-1].at)
-        except (KeyError, TypeError) as exc:
-            raise TriageError(f"{path}: decision {n} is missing {exc}") from None
+    for n, d in enumerate(decisions):
+        out.append(_decision(d, f"{path}: decision {n}", now))
     return out
+
+
+# A decision from a clock a little ahead is still taken; beyond this it is refused: a date
+# in the future would win over every later decision until that date.
+CLOCK_SKEW = timedelta(minutes=5)
+_REQUIRED = ("id", "rule_id", "fingerprint", "status", "at")
+_OPTIONAL = ("preview", "by", "reason")
+
+
+def _decision(d: object, where: str, now: datetime) -> Decision:
+    """One decision of a file, every field checked: a wrong type is named, never stored."""
+    if not isinstance(d, dict):
+        raise TriageError(f"{where}: not an object")
+    name = d.get("id")
+    where = f"{where} ({name})" if isinstance(name, str) and name.isalnum() and len(name) <= 64 else where
+    for k in _REQUIRED:
+        if k not in d:
+            raise TriageError(f"{where}: `{k}` is missing")
+        if not isinstance(d[k], str) or not d[k].strip():
+            raise TriageError(f"{where}: `{k}` must be a non-empty string, not {_kind(d[k])}")
+    for k in _OPTIONAL:
+        if d.get(k) is not None and not isinstance(d[k], str):
+            raise TriageError(f"{where}: `{k}` must be a string or null, not {_kind(d[k])}")
+    try:
+        when = parse_time(d["at"])
+    except TriageError:
+        raise TriageError(f"{where}: `at` is not an ISO 8601 time") from None
+    if when > now + CLOCK_SKEW:
+        raise TriageError(f"{where}: `at` ({d['at']}) is in the future")
+    return Decision(d["id"], d["rule_id"], d["fingerprint"], d.get("preview") or "", d["status"],
+                    d.get("by"), d["at"], d.get("reason"))
+
+
+def _kind(value: object) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object",
+            type(None): "null"}.get(type(value), type(value).__name__)

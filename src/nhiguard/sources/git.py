@@ -651,10 +651,17 @@ class GitSource:
         tips, tag_objects, errors = self._tips()
         yield from errors
         hides: list[pygit2.Oid] | None = [self._since_oid] if self._since_oid is not None else None
+        walk_tips = tips
         if self.push is not None:
             tips, hides = self._push_range(tips)
+            walk_tips = tips
             tag_objects = []
-        for commit in self._walk(tips, self.seen_commits, hides):
+        elif self._since_oid is not None:
+            # REF..HEAD, like a pull request's diff: what HEAD has that REF has not. Other
+            # branches are not part of it (they stay reachable for --all-objects).
+            walk_tips, head_errors = self._head_tip()
+            yield from head_errors
+        for commit in self._walk(walk_tips, self.seen_commits, hides):
             if isinstance(commit, ScanError):
                 yield commit
                 continue
@@ -670,6 +677,17 @@ class GitSource:
         if self.include_worktree and not self._repo.is_bare and self.push is None:
             yield from self._worktree_items()
 
+    def _head_tip(self) -> tuple[dict[pygit2.Oid, str], list[ScanError]]:
+        """The commit HEAD names (detached or on a branch), or why there is none."""
+        try:
+            if not self._repo.head_is_unborn:
+                return {self._repo.head.peel(pygit2.Commit).id: "HEAD"}, []
+            reason = "HEAD names a branch with no commit"
+        except _READ_ERRORS as exc:
+            reason = f"cannot read HEAD: {_reason(exc)}"
+        return {}, [ScanError(f"{self.target}@HEAD", f"--since {self.since}: {reason}; "
+                              "no commit was scanned (--since scans REF..HEAD)")]
+
     def _push_range(self, _refs: dict[pygit2.Oid, str]) -> tuple[dict[pygit2.Oid, str], list[pygit2.Oid]]:
         """The commits a push sends: from the pushed commits, hiding what the remote has
         (the remote's commit; for a new branch, every remote-tracking ref)."""
@@ -684,6 +702,8 @@ class GitSource:
                 except _READ_ERRORS:
                     continue
         for local, remote in self.push:
+            if local == "HEAD" and not remote and self._repo.head_is_unborn:
+                continue  # the fallback push (HEAD --not --remotes) of a repository with no commit
             try:
                 tips[self._repo.revparse_single(local).peel(pygit2.Commit).id] = "pushed"
             except _READ_ERRORS as exc:
@@ -1082,15 +1102,30 @@ class GitSource:
             size=self._size(oid.raw),
         )
 
+    def _index(self) -> pygit2.Index:
+        """The index git would use: `GIT_INDEX_FILE` when set, else the repository's.
+
+        `git commit -a`, `git commit -- PATH` and `git commit --only` build a temporary
+        index and run the pre-commit hook with GIT_INDEX_FILE naming it; the repository's
+        own index does not hold what is being committed. Like git, a relative path is taken
+        from the top of the work tree (where git runs hooks and resolves it), and a file
+        that does not exist is an empty index."""
+        path = os.environ.get("GIT_INDEX_FILE")
+        if not path:
+            return self._repo.index
+        if not os.path.isabs(path) and self._repo.workdir:
+            path = os.path.join(self._repo.workdir, path)
+        return pygit2.Index(path)
+
     def _staged_items(self) -> Iterator[SourceOutput]:
         """Index entries whose blob differs from HEAD's (all of them before the first commit)."""
         repo = self._repo
         try:
-            index = repo.index
+            index = self._index()
             if repo.head_is_unborn:
                 entries = [(e.path, e.id, e.mode) for e in index]
             else:
-                diff = index.diff_to_tree(repo.head.peel(pygit2.Tree))
+                diff = repo.head.peel(pygit2.Tree).diff_to_index(index)
                 entries = [
                     (d.new_file.path, d.new_file.id, d.new_file.mode)
                     for d in diff.deltas
@@ -1130,7 +1165,7 @@ class GitSource:
             if flags & _INDEX_CHANGED and flags & _WORKTREE_DIFFERS:
                 try:
                     if index is None:
-                        index = repo.index
+                        index = self._index()
                     entry = index[path]
                     if entry.mode & _TYPE_MASK not in (_GITLINK, _TREE):
                         yield self._staged_item(path, entry.id)

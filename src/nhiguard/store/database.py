@@ -140,8 +140,15 @@ def mask_password(text: str) -> str:
     return re.sub(r"(?i)([?&](?:" + "|".join(_SECRET_PARAMS) + r")=)[^&\s]+", r"\1***", text)
 
 
-def _make_private_dirs(directory: Path) -> None:
-    """Create `directory` and any missing parents as 0700; leave existing ones alone."""
+# Written into the store's folder when nhiguard creates it (`.nhiguard/` by default, in the
+# repository being scanned): the store maps where secrets are and is local state, so git
+# must not pick it up with `git add -A` or `git commit -a`.
+_GITIGNORE = "# Created by nhiguard: its store is local state, never to be committed.\n*\n"
+
+
+def _make_private_dirs(directory: Path) -> bool:
+    """Create `directory` and any missing parents as 0700; leave existing ones alone.
+    Returns whether `directory` itself was created here."""
     missing: list[Path] = []
     d = directory
     while not d.exists():
@@ -149,11 +156,23 @@ def _make_private_dirs(directory: Path) -> None:
         if d.parent == d:
             break
         d = d.parent
+    created = False
     for d in reversed(missing):
         try:
             os.mkdir(d, 0o700)
+            created = created or d == directory
         except FileExistsError:
             pass
+    return created
+
+
+def _ignore_in_git(directory: Path) -> None:
+    try:
+        fd = os.open(directory / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError:
+        return  # one exists already, or the folder refuses it: the store works without
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(_GITIGNORE)
 
 
 def prepare_sqlite_file(path: Path) -> None:
@@ -162,7 +181,8 @@ def prepare_sqlite_file(path: Path) -> None:
     SQLite gives its -wal and -shm files the main file's mode, so they are private too.
     An existing file keeps its mode: the user may have chosen it.
     """
-    _make_private_dirs(path.parent)
+    if _make_private_dirs(path.parent):
+        _ignore_in_git(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

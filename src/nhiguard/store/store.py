@@ -884,7 +884,7 @@ class Store:
 
 _TABLES = frozenset({"scans", "scanned_blobs", "matches", "findings", "locations",
                      "scan_locations", "walked_commits", "git_walks", "meta", "image_layers",
-                     "verifications"})
+                     "verifications", "identities"})
 
 # Per bulk table: the conflict key, and the columns a conflicting row updates (none: the
 # existing row stays).

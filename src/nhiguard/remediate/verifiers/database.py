@@ -20,6 +20,26 @@ class PostgresVerifier:
     default_endpoint = ""  # the URI's own host
     calls = "a PostgreSQL connection that authenticates and closes (no query)"
 
+    @staticmethod
+    def check_endpoint(value: str) -> str:
+        """HOST[:PORT] (or a postgres:// / postgresql:// URL naming only that), normalised to
+        HOST[:PORT]; ValueError for anything else (http:// and other schemes included)."""
+        scheme, sep, rest = value.partition("://")
+        if sep and scheme.lower() not in ("postgres", "postgresql"):
+            raise ValueError(f"postgres: the endpoint is HOST:PORT (or postgresql://HOST:PORT), "
+                             f"not a {scheme}:// URL")
+        rest = rest if sep else value
+        try:
+            parts = urlsplit("//" + rest)
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"postgres: {value!r} is not HOST:PORT") from None
+        if not parts.hostname or parts.username or parts.password is not None \
+                or parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError(f"postgres: {value!r} is not HOST:PORT")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return f"{host}:{port}" if port else host
+
     def handles(self, c: Candidate) -> bool:
         return c.kind == "database_credential" and bool(c.context and _PG_URI.search(c.context))
 
@@ -33,8 +53,8 @@ class PostgresVerifier:
         parts = urlsplit(m.group(0))
         host, port = parts.hostname or "localhost", parts.port or 5432
         if endpoint:
-            h, _, p = endpoint.rpartition(":") if ":" in endpoint else (endpoint, "", "")
-            host, port = h or host, int(p) if p.isdigit() else port
+            at = urlsplit("//" + endpoint.partition("://")[2] if "://" in endpoint else "//" + endpoint)
+            host, port = at.hostname or host, at.port or port
         user = unquote(parts.username or "")
         dbname = unquote(parts.path.lstrip("/")) or user
         ident = {"user": user, "host": parts.hostname or "", "database": dbname}

@@ -85,6 +85,88 @@ COMMENT ON COLUMN image_layers.files IS 'Regular files in the layer.';
 
 COMMENT ON COLUMN image_layers.recorded_at IS 'When the layer was read (UTC).';
 
+CREATE TABLE identities (
+	id VARCHAR(16) NOT NULL, 
+	provider VARCHAR(64) NOT NULL, 
+	kind VARCHAR(64) NOT NULL, 
+	external_id TEXT NOT NULL, 
+	name TEXT NOT NULL, 
+	account VARCHAR(200) NOT NULL, 
+	parent_id VARCHAR(16), 
+	owner VARCHAR(200), 
+	owner_set_by VARCHAR(200), 
+	purpose TEXT, 
+	environment VARCHAR(64), 
+	created TIMESTAMP WITH TIME ZONE, 
+	expires TIMESTAMP WITH TIME ZONE, 
+	last_used TIMESTAMP WITH TIME ZONE, 
+	last_rotated TIMESTAMP WITH TIME ZONE, 
+	status VARCHAR(32) NOT NULL, 
+	privileges JSONB NOT NULL, 
+	grants JSONB NOT NULL, 
+	tags JSONB NOT NULL, 
+	attributes JSONB NOT NULL, 
+	link_fingerprint VARCHAR(64), 
+	sources JSONB NOT NULL, 
+	first_imported TIMESTAMP WITH TIME ZONE NOT NULL, 
+	last_imported TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_identities PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_identities_link_fingerprint ON identities (link_fingerprint);
+
+CREATE INDEX ix_identities_parent_id ON identities (parent_id);
+
+COMMENT ON TABLE identities IS 'Non-human identities from providers'' inventories (IAM, service accounts, tokens).';
+
+COMMENT ON COLUMN identities.id IS '16 hex of sha256 over provider, kind and external id (model.identity_id).';
+
+COMMENT ON COLUMN identities.provider IS 'aws, gcp, azure, kubernetes, github, ...';
+
+COMMENT ON COLUMN identities.kind IS 'aws_iam_user, aws_access_key, aws_iam_role, gcp_service_account_key, k8s_sa_token, ...';
+
+COMMENT ON COLUMN identities.external_id IS 'The provider''s id (ARN, access key id, e-mail, namespace/name); never a secret.';
+
+COMMENT ON COLUMN identities.name IS 'Display name.';
+
+COMMENT ON COLUMN identities.account IS 'AWS account, GCP project, Azure tenant, cluster or GitHub organisation; '''' if unknown.';
+
+COMMENT ON COLUMN identities.parent_id IS 'For a credential: the identity (principal) it belongs to.';
+
+COMMENT ON COLUMN identities.owner IS 'Owner set by hand (`inventory own`); others are derived.';
+
+COMMENT ON COLUMN identities.owner_set_by IS 'Who set the owner by hand.';
+
+COMMENT ON COLUMN identities.purpose IS 'What the identity is for, when an export or a person says.';
+
+COMMENT ON COLUMN identities.environment IS 'Environment from tags or set by hand.';
+
+COMMENT ON COLUMN identities.created IS 'Created (UTC).';
+
+COMMENT ON COLUMN identities.expires IS 'Expires (UTC); NULL: never, or not known.';
+
+COMMENT ON COLUMN identities.last_used IS 'Last used (UTC) as the provider reports it.';
+
+COMMENT ON COLUMN identities.last_rotated IS 'Last rotated (UTC).';
+
+COMMENT ON COLUMN identities.status IS 'active, inactive, disabled, expired, suspended.';
+
+COMMENT ON COLUMN identities.privileges IS 'JSON list of short privilege names (policies, roles, scopes).';
+
+COMMENT ON COLUMN identities.grants IS 'JSON list of permission statements: {actions, resources, source, effect, ...}.';
+
+COMMENT ON COLUMN identities.tags IS 'JSON object of the provider''s tags or labels.';
+
+COMMENT ON COLUMN identities.attributes IS 'JSON object of what else the export says.';
+
+COMMENT ON COLUMN identities.link_fingerprint IS 'Keyed fingerprint of the external id as a scan would record it (AWS key ids), to link leaked copies to the identity.';
+
+COMMENT ON COLUMN identities.sources IS 'JSON list of the imports that described it.';
+
+COMMENT ON COLUMN identities.first_imported IS 'First imported (UTC).';
+
+COMMENT ON COLUMN identities.last_imported IS 'Last imported (UTC).';
+
 CREATE TABLE scanned_blobs (
 	blob_id VARCHAR(64) NOT NULL, 
 	ruleset_hash VARCHAR(64) NOT NULL, 

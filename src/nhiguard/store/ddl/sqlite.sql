@@ -35,6 +35,38 @@ CREATE TABLE image_layers (
 	CONSTRAINT pk_image_layers PRIMARY KEY (layer_digest, key_id)
 );
 
+CREATE TABLE identities (
+	id VARCHAR(16) NOT NULL, 
+	provider VARCHAR(64) NOT NULL, 
+	kind VARCHAR(64) NOT NULL, 
+	external_id TEXT NOT NULL, 
+	name TEXT NOT NULL, 
+	account VARCHAR(200) NOT NULL, 
+	parent_id VARCHAR(16), 
+	owner VARCHAR(200), 
+	owner_set_by VARCHAR(200), 
+	purpose TEXT, 
+	environment VARCHAR(64), 
+	created DATETIME, 
+	expires DATETIME, 
+	last_used DATETIME, 
+	last_rotated DATETIME, 
+	status VARCHAR(32) NOT NULL, 
+	privileges JSON NOT NULL, 
+	grants JSON NOT NULL, 
+	tags JSON NOT NULL, 
+	attributes JSON NOT NULL, 
+	link_fingerprint VARCHAR(64), 
+	sources JSON NOT NULL, 
+	first_imported DATETIME NOT NULL, 
+	last_imported DATETIME NOT NULL, 
+	CONSTRAINT pk_identities PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_identities_link_fingerprint ON identities (link_fingerprint);
+
+CREATE INDEX ix_identities_parent_id ON identities (parent_id);
+
 CREATE TABLE scanned_blobs (
 	blob_id VARCHAR(64) NOT NULL, 
 	ruleset_hash VARCHAR(64) NOT NULL, 

@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[fast]'
+	$(BIN)/pip install -q -e '.[fast,watch]'
 	$(MAKE) -s bytecode
 	touch $(STAMP)
 
@@ -23,7 +23,7 @@ bytecode:
 install: $(STAMP)  ## create .venv and install nhiguard (with Hyperscan)
 
 $(VENV)/.test-installed: $(STAMP)
-	$(BIN)/pip install -q -e '.[fast,test,postgres]'
+	$(BIN)/pip install -q -e '.[fast,watch,test,postgres]'
 	touch $@
 
 demo: install  ## build a demo estate in a temp folder and scan it with the SQLite store

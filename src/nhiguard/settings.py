@@ -71,6 +71,18 @@ class Settings:
     unused_days: int = field(default=90, metadata={"help": "posture: a credential unused this many days is unused (NHI1)"})
     max_key_age_days: int = field(default=90, metadata={"help": "posture: a static key older than this without rotation is long-lived (NHI7)"})
     max_token_lifetime_days: int = field(default=366, metadata={"help": "posture: a token valid longer than this is long-lived (NHI7)"})
+    learning_days: float = field(default=7.0, metadata={"help": "watch: days of an identity's history before its baseline is trusted"})
+    min_events: int = field(default=50, metadata={"help": "watch: events of an identity before its baseline is trusted"})
+    discovery_window: int = field(default=600, metadata={"help": "watch: seconds over which discovery calls are counted (enumeration bursts)"})
+    discovery_threshold: int = field(default=20, metadata={"help": "watch: distinct discovery calls in one window that make a burst"})
+    volume_factor: float = field(default=4.0, metadata={"help": "watch: data reads in an hour over this many times the identity's busiest hour are a spike"})
+    volume_min: int = field(default=25, metadata={"help": "watch: data reads in an hour below this are never a spike"})
+    travel_kmh: float = field(default=900.0, metadata={"help": "watch: speed between two countries' centres that makes travel impossible"})
+    concurrent_window: int = field(default=300, metadata={"help": "watch: seconds within which two networks count as used at once"})
+    alerts_per_hour: int = field(default=10, metadata={"help": "watch: alerts per identity per hour; the rest are counted into the last"})
+    webhook: str = field(default="", metadata={"help": "watch: URL each new alert is POSTed to as JSON"})
+    exec_hook: str = field(default="", metadata={"help": "watch: command run for each new alert, the alert as JSON on its standard input"})
+    geoip: bool = field(default=True, metadata={"help": "watch: look up countries and networks offline (geoip2fast)"})
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -230,6 +242,13 @@ def validate(s: Settings) -> Settings:
         except ValueError as exc:
             raise ConfigError(f"verify_endpoints (--verify-endpoint): {exc}") from None
         s = s.with_(verify_endpoints=tuple(f"{k}={v}" for k, v in endpoints.items()))
+    for name in ("min_events", "discovery_window", "discovery_threshold", "volume_min", "concurrent_window",
+                 "alerts_per_hour"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1, got {getattr(s, name)}")
+    for name in ("learning_days", "volume_factor", "travel_kmh"):
+        if not getattr(s, name) >= 0:  # also refuses NaN
+            raise ConfigError(f"{name}: must be a number of at least 0, got {getattr(s, name)}")
     if s.fail_on == "live" and not s.verify:
         raise ConfigError("fail_on: live needs --verify: only verified findings can be live")
     if s.verify_ttl < 0 or s.verify_rate <= 0:

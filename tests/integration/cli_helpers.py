@@ -19,7 +19,10 @@ class Run:
 
     @property
     def report(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
+        try:
+            return json.loads(self.stdout)
+        except ValueError:
+            raise AssertionError(f"no JSON report (exit {self.code}); stderr:\n{self.stderr[-4000:]}") from None
 
 
 def nhiguard(*args: str | Path, cwd: Path, stdin: bytes | None = None, env: dict | None = None) -> Run:

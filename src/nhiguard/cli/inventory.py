@@ -11,6 +11,7 @@ import click
 
 from nhiguard.cli.main import (
     EXIT_ERROR,
+    _emit,
     _fail,
     _open_store,
     _settings,
@@ -156,17 +157,6 @@ def inventory_list(ctx: click.Context, store: str | None, kind: str | None, prov
              and (not leaked or v.leaks)]
     _emit(lambda fh: write(fmt, views, fh), output)
 
-
-def _emit(writer: Any, output: str | None) -> None:
-    if output and output != "-":
-        try:
-            with open(output, "w", encoding="utf-8", newline="") as fh:
-                writer(fh)
-        except OSError as exc:
-            _fail(f"cannot write {output}: {exc.strerror}")
-    else:
-        writer(sys.stdout)
-        sys.stdout.flush()
 
 
 @inventory.command("own")

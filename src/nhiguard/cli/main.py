@@ -42,6 +42,19 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_ERROR)
 
 
+def _emit(writer: Any, output: str | None) -> None:
+    """Run `writer` on the output file (`-o`), or standard output."""
+    if output and output != "-":
+        try:
+            with open(output, "w", encoding="utf-8", newline="") as fh:
+                writer(fh)
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror}")
+    else:
+        writer(sys.stdout)
+        sys.stdout.flush()
+
+
 def _settings(ctx: click.Context, **flags: Any):
     from nhiguard.settings import ConfigError, build_settings
 
@@ -825,6 +838,7 @@ def main() -> None:
 
 # the command groups that live in their own modules register themselves on `cli`
 from nhiguard.cli import inventory as _inventory  # noqa: E402,F401
+from nhiguard.cli import watch as _watch  # noqa: E402,F401
 
 if __name__ == "__main__":
     # Run as `python -m`, this file is `__main__`, a second copy of the module: the command

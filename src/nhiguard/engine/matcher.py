@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from nhiguard.engine import filters as F
 from nhiguard.engine import hyperscan_available
-from nhiguard.engine.redact import DEFAULT_KEY, fingerprint, preview
+from nhiguard.engine.redact import DEFAULT_KEY, audit_token_hash, fingerprint, preview
 from nhiguard.engine.windows import OVERLAP as WINDOW_OVERLAP
 from nhiguard.engine.windows import LineIndex, windows
 from nhiguard.model import Match, Rule
@@ -345,6 +345,7 @@ class Matcher:
                     secret=text if self.show_secrets else None,
                     pair_fingerprints=pairs,
                     context=whole.decode("utf-8", "replace") if whole is not None else None,
+                    token_hash=audit_token_hash(c.rule.provider, c.rule.kind, text),
                 )
             )
         return out

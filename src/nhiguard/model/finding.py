@@ -27,6 +27,9 @@ class Match:
     # the whole matched text (a URI around a password), only where `secret` is kept: for
     # verifiers that need more than the secret; never stored
     context: str | None = None
+    # GitHub tokens: base64 SHA-256 of the token, which GitHub's audit log records as
+    # hashed_token for every call made with it (see redact.audit_token_hash)
+    token_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

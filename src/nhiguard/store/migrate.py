@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest revision in migrations/versions/. Checked against Alembic by the tests; it lets
 # an up-to-date store open without importing Alembic or SQLAlchemy at all.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 #: Name of Alembic's bookkeeping table; prefixed so a shared PostgreSQL database can hold
 #: other applications' Alembic histories side by side.
 VERSION_TABLE = "nhiguard_alembic_version"

@@ -563,3 +563,71 @@ identities = Table(
     Index("ix_identities_parent_id", "parent_id"),
     comment="Non-human identities from providers' inventories (IAM, service accounts, tokens).",
 )
+
+watch_profiles = Table(
+    "watch_profiles",
+    metadata,
+    Column("identity", String(600), primary_key=True,
+           comment="The identity key events are attributed to (aws:AKIA..., aws:<role ARN>, k8s:<user>, ...)."),
+    Column("profile", JSONDoc, nullable=False,
+           comment="What the identity normally does: countries, networks, clients, actions, hours, volumes."),
+    Column("events", BigInteger, nullable=False, comment="Events learned into the profile."),
+    Column("first_seen", UTCDateTime, nullable=False, comment="Its first event (UTC)."),
+    Column("last_seen", UTCDateTime, nullable=False, comment="Its latest event (UTC)."),
+    Column("updated_at", UTCDateTime, nullable=False, comment="When the profile was last saved (UTC)."),
+    comment="Per-identity behaviour baselines learned by `nhiguard watch` from audit logs.",
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(16), primary_key=True,
+           comment="16 hex of sha256 over detector, identity and subject: repeats are one alert."),
+    Column("detector", String(64), nullable=False, comment="The detector that raised it, e.g. watch.new-country."),
+    Column("identity", String(600), nullable=False, comment="The identity key of the events."),
+    Column("inventory_id", String(80), nullable=True, comment="The inventory identity it resolved to, if any."),
+    Column("identity_name", Text, nullable=False, comment="A readable name of the identity."),
+    Column("human", String(16), nullable=False, comment="non-human, human or unknown."),
+    Column("severity", String(16), nullable=False, comment="info, low, medium, high or critical."),
+    Column("status", String(32), nullable=False, comment="open, acknowledged, false_positive or resolved."),
+    Column("first_seen", UTCDateTime, nullable=False, comment="Time of its first event (UTC)."),
+    Column("last_seen", UTCDateTime, nullable=False, comment="Time of its latest event (UTC)."),
+    Column("count", BigInteger, nullable=False, comment="Events that raised it."),
+    Column("suppressed", BigInteger, nullable=False, comment="Other alerts of the identity held back by the rate limit."),
+    Column("summary", Text, nullable=False, comment="What was seen; no secret."),
+    Column("baseline", Text, nullable=False, comment="What the identity normally does."),
+    Column("evidence", JSONDoc, nullable=False, comment="JSON object of names and figures; no secret."),
+    Column("events", JSONDoc, nullable=False, comment="JSON list of where the first events are (file:line)."),
+    Column("owasp", JSONDoc, nullable=False, comment="JSON list of OWASP NHI Top 10 ids."),
+    Column("attack", JSONDoc, nullable=False, comment="JSON list of MITRE ATT&CK technique ids."),
+    Column("decided_by", String(200), nullable=True, comment="Who set the status."),
+    Column("decided_at", UTCDateTime, nullable=True, comment="When the status was set (UTC)."),
+    Column("reason", Text, nullable=True, comment="Why the status was set."),
+    Column("created_at", UTCDateTime, nullable=False, comment="When the alert was first stored (UTC)."),
+    Index("ix_alerts_identity", "identity"),
+    Index("ix_alerts_status", "status"),
+    comment="Alerts raised by `nhiguard watch`, deduplicated, with their triage.",
+)
+
+watch_inputs = Table(
+    "watch_inputs",
+    metadata,
+    Column("head", String(64), primary_key=True,
+           comment="sha256 of the file's first 64 KiB: the same log file wherever it is."),
+    Column("name", Text, nullable=False, comment="Where it was last read from."),
+    Column("size_read", BigInteger, nullable=False, comment="Bytes read so far."),
+    Column("tail", String(64), nullable=False,
+           comment="sha256 of the 64 KiB before size_read: an appended file resumes, a rewritten one is read again."),
+    Column("events", BigInteger, nullable=False, comment="Events read from it in all."),
+    Column("read_at", UTCDateTime, nullable=False, comment="When it was last read (UTC)."),
+    comment="Log files `nhiguard watch` has read, so a rerun reads only what is new.",
+)
+
+token_hashes = Table(
+    "token_hashes",
+    metadata,
+    Column("digest", String(64), primary_key=True,
+           comment="base64 SHA-256 of a GitHub token a scan found: the hashed_token GitHub's audit log records."),
+    Column("finding_id", String(16), nullable=False, comment="The finding of the token."),
+    comment="Audit-log digests of found tokens, so `nhiguard watch` can tie a token's use to its leak.",
+)

@@ -98,6 +98,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "scan_locations": ("scan_id", "blob_id", "loc_key"),
     "walked_commits": ("repo_key", "commit_sha", "walked_at"),
+    "token_hashes": ("digest", "finding_id"),
 }
 
 
@@ -205,6 +206,7 @@ class Store:
         self._blobs: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._matches: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
         self._findings: dict[str, tuple[Any, ...]] = {}
+        self._token_hashes: dict[str, tuple[str, str]] = {}  # digest -> (digest, finding id)
         self._places: dict[str, tuple[Any, ...]] = {}
         self._sightings: dict[tuple[int, str], tuple[int, str, str]] = {}
         self._pending = 0
@@ -411,6 +413,8 @@ class Store:
                     m.step,
                 )
             )
+            if m.token_hash:
+                self._token_hashes[m.token_hash] = (m.token_hash, fid)
             if fid not in self._findings:
                 self._findings[fid] = (
                     fid,
@@ -614,6 +618,9 @@ class Store:
             return
         if self._findings:
             self._bulk("findings").execute(list(self._findings.values()))
+        if self._token_hashes:
+            self._bulk("token_hashes").execute(list(self._token_hashes.values()))
+            self._token_hashes.clear()
         if self._blobs:
             self._forget_old_matches()
             self._bulk("scanned_blobs").execute(list(self._blobs.values()))
@@ -884,7 +891,8 @@ class Store:
 
 _TABLES = frozenset({"scans", "scanned_blobs", "matches", "findings", "locations",
                      "scan_locations", "walked_commits", "git_walks", "meta", "image_layers",
-                     "verifications", "identities"})
+                     "verifications", "identities", "watch_profiles", "alerts",
+                     "watch_inputs", "token_hashes"})
 
 # Per bulk table: the conflict key, and the columns a conflicting row updates (none: the
 # existing row stays).
@@ -897,6 +905,7 @@ _CONFLICTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "locations": ((), ()),
     "scan_locations": ((), ()),
     "walked_commits": ((), ()),
+    "token_hashes": (("digest",), ()),
 }
 
 # EXISTS: the blob of the correlated match `m` was seen in the scan (the second parameter):

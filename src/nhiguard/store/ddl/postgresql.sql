@@ -167,6 +167,142 @@ COMMENT ON COLUMN identities.first_imported IS 'First imported (UTC).';
 
 COMMENT ON COLUMN identities.last_imported IS 'Last imported (UTC).';
 
+CREATE TABLE watch_profiles (
+	identity VARCHAR(600) NOT NULL, 
+	profile JSONB NOT NULL, 
+	events BIGINT NOT NULL, 
+	first_seen TIMESTAMP WITH TIME ZONE NOT NULL, 
+	last_seen TIMESTAMP WITH TIME ZONE NOT NULL, 
+	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_watch_profiles PRIMARY KEY (identity)
+);
+
+COMMENT ON TABLE watch_profiles IS 'Per-identity behaviour baselines learned by `nhiguard watch` from audit logs.';
+
+COMMENT ON COLUMN watch_profiles.identity IS 'The identity key events are attributed to (aws:AKIA..., aws:<role ARN>, k8s:<user>, ...).';
+
+COMMENT ON COLUMN watch_profiles.profile IS 'What the identity normally does: countries, networks, clients, actions, hours, volumes.';
+
+COMMENT ON COLUMN watch_profiles.events IS 'Events learned into the profile.';
+
+COMMENT ON COLUMN watch_profiles.first_seen IS 'Its first event (UTC).';
+
+COMMENT ON COLUMN watch_profiles.last_seen IS 'Its latest event (UTC).';
+
+COMMENT ON COLUMN watch_profiles.updated_at IS 'When the profile was last saved (UTC).';
+
+CREATE TABLE alerts (
+	id VARCHAR(16) NOT NULL, 
+	detector VARCHAR(64) NOT NULL, 
+	identity VARCHAR(600) NOT NULL, 
+	inventory_id VARCHAR(80), 
+	identity_name TEXT NOT NULL, 
+	human VARCHAR(16) NOT NULL, 
+	severity VARCHAR(16) NOT NULL, 
+	status VARCHAR(32) NOT NULL, 
+	first_seen TIMESTAMP WITH TIME ZONE NOT NULL, 
+	last_seen TIMESTAMP WITH TIME ZONE NOT NULL, 
+	count BIGINT NOT NULL, 
+	suppressed BIGINT NOT NULL, 
+	summary TEXT NOT NULL, 
+	baseline TEXT NOT NULL, 
+	evidence JSONB NOT NULL, 
+	events JSONB NOT NULL, 
+	owasp JSONB NOT NULL, 
+	attack JSONB NOT NULL, 
+	decided_by VARCHAR(200), 
+	decided_at TIMESTAMP WITH TIME ZONE, 
+	reason TEXT, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_alerts PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_alerts_identity ON alerts (identity);
+
+CREATE INDEX ix_alerts_status ON alerts (status);
+
+COMMENT ON TABLE alerts IS 'Alerts raised by `nhiguard watch`, deduplicated, with their triage.';
+
+COMMENT ON COLUMN alerts.id IS '16 hex of sha256 over detector, identity and subject: repeats are one alert.';
+
+COMMENT ON COLUMN alerts.detector IS 'The detector that raised it, e.g. watch.new-country.';
+
+COMMENT ON COLUMN alerts.identity IS 'The identity key of the events.';
+
+COMMENT ON COLUMN alerts.inventory_id IS 'The inventory identity it resolved to, if any.';
+
+COMMENT ON COLUMN alerts.identity_name IS 'A readable name of the identity.';
+
+COMMENT ON COLUMN alerts.human IS 'non-human, human or unknown.';
+
+COMMENT ON COLUMN alerts.severity IS 'info, low, medium, high or critical.';
+
+COMMENT ON COLUMN alerts.status IS 'open, acknowledged, false_positive or resolved.';
+
+COMMENT ON COLUMN alerts.first_seen IS 'Time of its first event (UTC).';
+
+COMMENT ON COLUMN alerts.last_seen IS 'Time of its latest event (UTC).';
+
+COMMENT ON COLUMN alerts.count IS 'Events that raised it.';
+
+COMMENT ON COLUMN alerts.suppressed IS 'Other alerts of the identity held back by the rate limit.';
+
+COMMENT ON COLUMN alerts.summary IS 'What was seen; no secret.';
+
+COMMENT ON COLUMN alerts.baseline IS 'What the identity normally does.';
+
+COMMENT ON COLUMN alerts.evidence IS 'JSON object of names and figures; no secret.';
+
+COMMENT ON COLUMN alerts.events IS 'JSON list of where the first events are (file:line).';
+
+COMMENT ON COLUMN alerts.owasp IS 'JSON list of OWASP NHI Top 10 ids.';
+
+COMMENT ON COLUMN alerts.attack IS 'JSON list of MITRE ATT&CK technique ids.';
+
+COMMENT ON COLUMN alerts.decided_by IS 'Who set the status.';
+
+COMMENT ON COLUMN alerts.decided_at IS 'When the status was set (UTC).';
+
+COMMENT ON COLUMN alerts.reason IS 'Why the status was set.';
+
+COMMENT ON COLUMN alerts.created_at IS 'When the alert was first stored (UTC).';
+
+CREATE TABLE watch_inputs (
+	head VARCHAR(64) NOT NULL, 
+	name TEXT NOT NULL, 
+	size_read BIGINT NOT NULL, 
+	tail VARCHAR(64) NOT NULL, 
+	events BIGINT NOT NULL, 
+	read_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_watch_inputs PRIMARY KEY (head)
+);
+
+COMMENT ON TABLE watch_inputs IS 'Log files `nhiguard watch` has read, so a rerun reads only what is new.';
+
+COMMENT ON COLUMN watch_inputs.head IS 'sha256 of the file''s first 64 KiB: the same log file wherever it is.';
+
+COMMENT ON COLUMN watch_inputs.name IS 'Where it was last read from.';
+
+COMMENT ON COLUMN watch_inputs.size_read IS 'Bytes read so far.';
+
+COMMENT ON COLUMN watch_inputs.tail IS 'sha256 of the 64 KiB before size_read: an appended file resumes, a rewritten one is read again.';
+
+COMMENT ON COLUMN watch_inputs.events IS 'Events read from it in all.';
+
+COMMENT ON COLUMN watch_inputs.read_at IS 'When it was last read (UTC).';
+
+CREATE TABLE token_hashes (
+	digest VARCHAR(64) NOT NULL, 
+	finding_id VARCHAR(16) NOT NULL, 
+	CONSTRAINT pk_token_hashes PRIMARY KEY (digest)
+);
+
+COMMENT ON TABLE token_hashes IS 'Audit-log digests of found tokens, so `nhiguard watch` can tie a token''s use to its leak.';
+
+COMMENT ON COLUMN token_hashes.digest IS 'base64 SHA-256 of a GitHub token a scan found: the hashed_token GitHub''s audit log records.';
+
+COMMENT ON COLUMN token_hashes.finding_id IS 'The finding of the token.';
+
 CREATE TABLE scanned_blobs (
 	blob_id VARCHAR(64) NOT NULL, 
 	ruleset_hash VARCHAR(64) NOT NULL, 

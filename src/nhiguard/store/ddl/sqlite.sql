@@ -67,6 +67,62 @@ CREATE INDEX ix_identities_link_fingerprint ON identities (link_fingerprint);
 
 CREATE INDEX ix_identities_parent_id ON identities (parent_id);
 
+CREATE TABLE watch_profiles (
+	identity VARCHAR(600) NOT NULL, 
+	profile JSON NOT NULL, 
+	events BIGINT NOT NULL, 
+	first_seen DATETIME NOT NULL, 
+	last_seen DATETIME NOT NULL, 
+	updated_at DATETIME NOT NULL, 
+	CONSTRAINT pk_watch_profiles PRIMARY KEY (identity)
+);
+
+CREATE TABLE alerts (
+	id VARCHAR(16) NOT NULL, 
+	detector VARCHAR(64) NOT NULL, 
+	identity VARCHAR(600) NOT NULL, 
+	inventory_id VARCHAR(80), 
+	identity_name TEXT NOT NULL, 
+	human VARCHAR(16) NOT NULL, 
+	severity VARCHAR(16) NOT NULL, 
+	status VARCHAR(32) NOT NULL, 
+	first_seen DATETIME NOT NULL, 
+	last_seen DATETIME NOT NULL, 
+	count BIGINT NOT NULL, 
+	suppressed BIGINT NOT NULL, 
+	summary TEXT NOT NULL, 
+	baseline TEXT NOT NULL, 
+	evidence JSON NOT NULL, 
+	events JSON NOT NULL, 
+	owasp JSON NOT NULL, 
+	attack JSON NOT NULL, 
+	decided_by VARCHAR(200), 
+	decided_at DATETIME, 
+	reason TEXT, 
+	created_at DATETIME NOT NULL, 
+	CONSTRAINT pk_alerts PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_alerts_identity ON alerts (identity);
+
+CREATE INDEX ix_alerts_status ON alerts (status);
+
+CREATE TABLE watch_inputs (
+	head VARCHAR(64) NOT NULL, 
+	name TEXT NOT NULL, 
+	size_read BIGINT NOT NULL, 
+	tail VARCHAR(64) NOT NULL, 
+	events BIGINT NOT NULL, 
+	read_at DATETIME NOT NULL, 
+	CONSTRAINT pk_watch_inputs PRIMARY KEY (head)
+);
+
+CREATE TABLE token_hashes (
+	digest VARCHAR(64) NOT NULL, 
+	finding_id VARCHAR(16) NOT NULL, 
+	CONSTRAINT pk_token_hashes PRIMARY KEY (digest)
+);
+
 CREATE TABLE scanned_blobs (
 	blob_id VARCHAR(64) NOT NULL, 
 	ruleset_hash VARCHAR(64) NOT NULL, 

@@ -1,0 +1,78 @@
+"""Kubernetes audit events (audit.k8s.io/v1) as Events. Only the stage that carries the
+outcome is kept (ResponseComplete, or Panic; ResponseStarted for shells and port-forwards),
+so a request logged at several stages counts once. Request bodies are never kept whole (a Secret's body holds its data): only what the
+detectors read (a Secret's type, a binding's role and subjects, a role's rules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nhiguard.model.event import Event
+from nhiguard.watch.timeparse import epoch
+
+_SKIP_STAGES = frozenset({"RequestReceived", "ResponseStarted"})
+# long-running requests (a shell in a pod) complete only when the session ends, if the log
+# ever says so: they are kept at ResponseStarted, and their completion is skipped
+_STREAMING = frozenset({"exec", "attach", "portforward"})
+
+
+def event(rec: dict[str, Any], place: str, cluster: str = "") -> Event | None:
+    stage = rec.get("stage")
+    if stage in _SKIP_STAGES or stage == "ResponseComplete":
+        ref = rec.get("objectRef") if isinstance(rec.get("objectRef"), dict) else {}
+        streaming = ref.get("subresource") in _STREAMING
+        if stage == "RequestReceived" or streaming == (stage == "ResponseComplete"):
+            return None
+    user = rec.get("user") if isinstance(rec.get("user"), dict) else {}
+    imp = rec.get("impersonatedUser") if isinstance(rec.get("impersonatedUser"), dict) else None
+    name = str((imp or user).get("username") or "")
+    if name.startswith("system:serviceaccount:"):
+        kind, nonhuman = "serviceaccount", True
+    elif name == "system:anonymous":
+        kind, nonhuman = "anonymous", None
+    elif name.startswith(("system:", "eks:")):  # reserved for Kubernetes' own components; EKS's control plane
+        kind, nonhuman = "system", True
+    else:
+        kind, nonhuman = "user", False
+    when = epoch(rec.get("requestReceivedTimestamp") or rec.get("stageTimestamp"))
+    ref = rec.get("objectRef") if isinstance(rec.get("objectRef"), dict) else {}
+    resource = str(ref.get("resource") or "")
+    if ref.get("subresource"):
+        resource += "/" + str(ref["subresource"])
+    verb = str(rec.get("verb") or "")
+    status = rec.get("responseStatus") if isinstance(rec.get("responseStatus"), dict) else {}
+    code = status.get("code")
+    ok = not isinstance(code, int) or code < 400
+    ips = rec.get("sourceIPs") if isinstance(rec.get("sourceIPs"), list) else []
+    obj = rec.get("requestObject") if isinstance(rec.get("requestObject"), dict) else {}
+    params: dict[str, Any] = {"namespace": ref.get("namespace") or "", "name": ref.get("name") or "",
+                              "group": (user.get("groups") or []) if isinstance(user.get("groups"), list) else [],
+                              "impersonator": user.get("username") if imp else ""}
+    params.update(object_params(obj))
+    reason = (rec.get("annotations") or {}).get("authorization.k8s.io/reason") if isinstance(
+        rec.get("annotations"), dict) else None
+    if reason:
+        params["authz_reason"] = str(reason)[:300]
+    # a namespaced request without a name (list, watch, create of a generated name) is on "ns/"
+    where = f"{ref['namespace']}/{ref.get('name') or ''}" if ref.get("namespace") else str(ref.get("name") or "")
+    return Event(when, "kubernetes", f"k8s:{cluster + '/' if cluster else ''}{name}", kind, name,
+                 f"k8s:{verb} {resource}", "k8s", where, str(ips[0]) if ips else "", str(rec.get("userAgent") or ""),
+                 ok, "" if ok else str(code), cluster, "", 1, place, nonhuman, params)
+
+
+def object_params(obj: dict[str, Any]) -> dict[str, Any]:
+    """What detectors read of a request body: a Secret's type, a binding's role and
+    subjects, a role's rules (never a Secret's data)."""
+    params: dict[str, Any] = {}
+    if not obj:
+        return params
+    if "type" in obj:
+        params["secret_type"] = obj.get("type")
+    if isinstance(obj.get("roleRef"), dict):
+        params["role_ref"] = obj["roleRef"].get("name")
+        params["subjects"] = [f"{s.get('kind')}:{s.get('namespace', '')}:{s.get('name')}"
+                              for s in obj.get("subjects") or [] if isinstance(s, dict)]
+    if isinstance(obj.get("rules"), list):
+        params["rules"] = [{"verbs": r.get("verbs") or [], "resources": r.get("resources") or []}
+                           for r in obj["rules"] if isinstance(r, dict)]
+    return params

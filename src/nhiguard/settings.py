@@ -9,6 +9,7 @@ environment variables `NHIGUARD_<NAME>`, then command-line flags.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -192,6 +193,8 @@ def build_settings(
         if isinstance(store, str) and store.strip() and "://" not in store:
             cfg["store"] = str(base_dir / Path(store).expanduser())  # so is a store path
         _no_empty(cfg, str(path))
+        if not config_file:
+            _drop_hooks(cfg, path)
         settings = _apply(settings, cfg, str(path))
     env = os.environ if environ is None else environ
     env_values = {
@@ -204,6 +207,22 @@ def build_settings(
     given = {k: v for k, v in flags.items() if v is not None and v != ()}
     _no_empty(given, "command line", prefix="--")
     return validate(_apply(settings, given, "command line"))
+
+
+# Settings that run a command or send data somewhere: a config file found in the current
+# folder (a cloned repository's nhiguard.toml or pyproject.toml) must not set them, or
+# running nhiguard in someone else's project would run their command.
+_HOOKS = ("exec_hook", "webhook")
+
+
+def _drop_hooks(cfg: dict[str, Any], path: Path) -> None:
+    found = [name for name in _HOOKS if cfg.pop(name, None) not in (None, "")]
+    if found:
+        import sys
+
+        print(f"nhiguard: warning: {', '.join(found)} in {path} ignored: a configuration file found in the "
+              f"current folder may not run commands or send alerts; give {path} with --config, or use "
+              f"the flags or NHIGUARD_* variables", file=sys.stderr)
 
 
 # Settings whose empty value would silently mean "not set": an empty fingerprint key falls
@@ -246,9 +265,13 @@ def validate(s: Settings) -> Settings:
                  "alerts_per_hour"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name}: must be at least 1, got {getattr(s, name)}")
-    for name in ("learning_days", "volume_factor", "travel_kmh"):
-        if not getattr(s, name) >= 0:  # also refuses NaN
-            raise ConfigError(f"{name}: must be a number of at least 0, got {getattr(s, name)}")
+    if not s.learning_days >= 0:  # also refuses NaN
+        raise ConfigError(f"learning_days: must be a number of at least 0, got {s.learning_days}")
+    for name in ("volume_factor", "travel_kmh"):
+        if not getattr(s, name) > 0:
+            raise ConfigError(f"{name}: must be a number above 0, got {getattr(s, name)}")
+    if s.webhook and not re.match(r"(?i)^https?://[^/\s]+", s.webhook):
+        raise ConfigError(f"webhook: must be an http:// or https:// URL, got {s.webhook[:80]!r}")
     if s.fail_on == "live" and not s.verify:
         raise ConfigError("fail_on: live needs --verify: only verified findings can be live")
     if s.verify_ttl < 0 or s.verify_rate <= 0:

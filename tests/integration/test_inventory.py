@@ -375,3 +375,33 @@ def test_inventory_on_postgresql_with_two_importers_at_once(tmp_path):
         assert {KEY_ID, f"arn:aws:iam::{X.ACCOUNT}:user/ci-deployer"} <= set(ids)
         run(tmp_path, "inventory", "own", ids[KEY_ID]["id"], "--owner", "sre", store=url)
         assert listed(tmp_path, store=url)[KEY_ID]["owner"] == "sre"
+
+
+def test_a_service_account_used_from_a_laptop_in_the_audit_logs_is_human_use(tmp_path):
+    """NHI10 from behaviour: `watch` sees the account's token used by kubectl on a Mac, and
+    posture reports it on the inventory identity."""
+    objects = [X.k8s_sa("payments", "api")]
+    write(tmp_path, "k8s.json", X.k8s_list(objects))
+    run(tmp_path, "inventory", "import", "k8s", "k8s.json")
+
+    def audit(minute: int, agent: str) -> dict:
+        stamp = f"2026-11-02T10:{minute:02d}:00Z"
+        return {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "verb": "get",
+                "user": {"username": "system:serviceaccount:payments:api"}, "sourceIPs": ["52.58.0.1"],
+                "userAgent": agent, "objectRef": {"resource": "secrets", "namespace": "payments", "name": "db"},
+                "responseStatus": {"code": 200}, "requestReceivedTimestamp": stamp}
+
+    log = tmp_path / "audit.jsonl"
+    log.write_text("".join(json.dumps(audit(m, a)) + "\n" for m, a in (
+        (1, "api/v1.2.3 (linux/amd64) kubernetes/abc"),
+        (2, "kubectl/v1.30.1 (darwin/arm64) kubernetes/7c48c2b"),
+        (3, "kubectl/v1.30.1 (darwin/arm64) kubernetes/7c48c2b"))))
+    watched = nhiguard("watch", log, "--store", tmp_path / "s.db", "-f", "json", cwd=tmp_path)
+    [alert] = [a for a in json.loads(watched.stdout)["alerts"] if a["detector"] == "watch.server-credential-on-desktop"]
+    assert alert["inventory_id"] == listed(tmp_path)["payments/api"]["id"]
+    issues = json.loads(run(tmp_path, "posture", "--check", "nhi.human-use", "-f", "json").stdout)
+    [issue] = [i for i in issues if i["evidence"].get("alert") == alert["id"]]
+    assert issue["severity"] == "high" and "used by a person" in issue["message"] and "kubectl" in issue["message"]
+    assert nhiguard("alerts", "set", alert["id"], "false_positive", "--store", tmp_path / "s.db", cwd=tmp_path).code == 0
+    after = json.loads(run(tmp_path, "posture", "--check", "nhi.human-use", "-f", "json").stdout)
+    assert not [i for i in after if i["evidence"].get("alert") == alert["id"]]  # decided: no longer an issue

@@ -150,7 +150,7 @@ def test_a_rerun_reads_only_what_is_new_and_decisions_stick(tmp_path, stratus):
     assert counted["count"] == 2
 
     unknown = nhiguard("alerts", "set", "ffffffffff", "resolved", "--store", "s.db", cwd=tmp_path)
-    assert unknown.code == 2 and "no single alert" in unknown.stderr
+    assert unknown.code == 2 and "no alert ffffffffff" in unknown.stderr
     missing = nhiguard("alerts", "list", "--store", "nowhere.db", cwd=tmp_path)
     assert missing.code == 2 and "no store" in missing.stderr
 
@@ -254,6 +254,7 @@ def test_a_leaked_access_key_in_use_is_an_alert_naming_the_finding(tmp_path):
     run = nhiguard("watch", log, "--store", "s.db", "-f", "json", cwd=tmp_path)
     [alert] = [a for a in alerts_of(run) if a["detector"] == "watch.leaked-credential-used"]
     assert finding["id"] in alert["summary"] and alert["count"] == 3
+    assert alert["inventory_id"] == "finding/" + finding["id"]
     assert alert["evidence"]["leak"].startswith(f"finding {finding['id']}")
     other = jsonl(tmp_path / "other.jsonl", [ct(t0, "s3:ListBuckets", key_id(), "3.208.10.1")])
     assert not [a for a in alerts_of(nhiguard("watch", other, "--store", "s.db", "-f", "json", cwd=tmp_path))
@@ -363,3 +364,111 @@ def test_watch_and_alerts_on_postgresql(tmp_path, stratus):
         [acked] = alerts_of(nhiguard("alerts", "list", "--status", "acknowledged", "--store", url, "-f", "json",
                                      cwd=tmp_path))
         assert acked["id"] == first
+
+
+# ---------------------------------------------------------------- from a new user's trial
+
+
+def test_two_runs_on_one_store_take_turns_and_lose_no_learning(tmp_path):
+    key = key_id()
+    t0 = 1_780_000_000
+    for part in range(2):
+        jsonl(tmp_path / f"part{part}.jsonl",
+              [ct(t0 + (part * 300 + i) * 60, "s3:ListBuckets", key, "3.208.10.1") for i in range(300)])
+    procs = [spawn(["watch", f"part{part}.jsonl", "--store", "s.db", "-f", "json"], cwd=tmp_path) for part in range(2)]
+    for p in procs:
+        p.communicate(timeout=120)
+        assert p.returncode == 0
+    import sqlite3
+
+    [(events,)] = sqlite3.connect(tmp_path / "s.db").execute("SELECT events FROM watch_profiles").fetchall()
+    assert events == 600
+
+
+def test_hooks_from_a_config_file_found_in_the_folder_are_ignored(tmp_path, stratus):
+    marker = tmp_path / "ran"
+    (tmp_path / "nhiguard.toml").write_text(f'exec_hook = "touch {marker}"\nwebhook = "http://127.0.0.1:9/x"\n')
+    run = nhiguard("watch", stratus / "aws.defense-evasion.cloudtrail-stop.json", "--store", "s.db", "-f", "json",
+                   cwd=tmp_path)
+    assert run.code == 1 and not marker.exists()
+    assert "exec_hook, webhook in" in run.stderr and "ignored" in run.stderr
+    assert run.report["stats"]["hooks"] is None
+    explicit = nhiguard("--config", "nhiguard.toml", "watch", stratus / "aws.defense-evasion.cloudtrail-stop.json",
+                        "--store", "t.db", "-f", "json", cwd=tmp_path)
+    assert marker.exists() and explicit.report["stats"]["hooks"]["sent"] == 1  # asked for by name: used
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "file:///etc/passwd", "ftp://127.0.0.1/x"])
+def test_a_webhook_must_be_http(tmp_path, stratus, url):
+    run = nhiguard("watch", stratus / "aws.defense-evasion.cloudtrail-stop.json", "--store", "s.db", "--webhook", url,
+                   cwd=tmp_path)
+    assert run.code == 2 and "must be an http:// or https:// URL" in run.stderr
+
+
+def test_a_secret_in_a_log_field_is_redacted_in_alerts_and_the_store(tmp_path):
+    token = "ghp_" + "".join(secrets.choice(_TOKEN_CHARS) for _ in range(36))
+    rec = ct(1_780_000_000, "cloudtrail:StopLogging", key_id(), "3.208.10.1", user=token, params={"name": token})
+    run = nhiguard("watch", jsonl(tmp_path / "t.jsonl", [rec]), "--store", "s.db", "-f", "json", cwd=tmp_path)
+    [alert] = alerts_of(run)
+    assert alert["summary"] == "CloudTrail logging stopped: [redacted]"
+    assert token not in run.stdout and token.encode() not in (tmp_path / "s.db").read_bytes()
+
+
+def test_alert_ids_are_hex_prefixes_and_lists_show_status(tmp_path, stratus):
+    empty = nhiguard("watch", jsonl(tmp_path / "quiet.jsonl", [ct(1_780_000_000, "s3:ListBuckets", key_id(),
+                                                                  "3.208.10.1")]), "--store", "s.db", cwd=tmp_path)
+    assert empty.code == 0 and "No alerts." in empty.stdout
+    run = nhiguard("watch", stratus / "aws.defense-evasion.cloudtrail-stop.json", "--store", "s.db", "-f", "json",
+                   cwd=tmp_path)
+    [alert] = alerts_of(run)
+    for bad in ("%", "6_3", "", "zz"):
+        refused = nhiguard("alerts", "set", bad, "resolved", "--store", "s.db", cwd=tmp_path)
+        assert refused.code == 2 and "no alert id" in refused.stderr, bad
+    assert nhiguard("alerts", "set", alert["id"][:4].upper(), "resolved", "--store", "s.db", cwd=tmp_path).code == 0
+    table = nhiguard("alerts", "list", "--detector", "defence-evasion", "--store", "s.db", cwd=tmp_path)
+    assert "[resolved] CloudTrail logging stopped" in table.stdout
+    [listed] = alerts_of(nhiguard("alerts", "list", "--store", "s.db", "-f", "json", cwd=tmp_path))
+    assert listed["title"] == "Logging or detection switched off" and listed["why"] and listed["new"] is False
+    nowhere = nhiguard("alerts", "set", alert["id"], "resolved", "--store", "missing.db", cwd=tmp_path)
+    assert nowhere.code == 2 and not (tmp_path / "missing.db").exists()
+
+
+def test_follow_refuses_folders_and_compressed_files_and_sigterm_is_143(tmp_path, stratus):
+    (tmp_path / "d").mkdir()
+    for target, why in (("d", "reads one growing file"), ("x.json.gz", "does not grow")):
+        run = nhiguard("watch", target, "--follow", "--store", "s.db", cwd=tmp_path)
+        assert run.code == 2 and why in run.stderr
+    proc = spawn(["watch", "later.jsonl", "--follow", "--store", "s.db"], cwd=tmp_path)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and b"waiting for later.jsonl to appear" in err
+
+
+def test_cloudtrail_delivery_folders_are_learned_in_time_order(tmp_path):
+    """AWSLogs/<account>/CloudTrail/<region>/...: one region's days sort before the next
+    region's; a workload running in both must not look new, or travel, in the second."""
+    key, t0 = key_id(), 1_780_000_000 - 1_780_000_000 % 86400
+    for region, ip, offset in (("eu-north-1", "13.48.10.1", 0), ("us-east-1", "34.201.10.1", 600)):
+        folder = tmp_path / "AWSLogs" / "123456789012" / "CloudTrail" / region
+        folder.mkdir(parents=True)
+        for day in range(10):
+            recs = [ct(t0 + day * 86400 + h * 3600 + offset, "s3:GetObject", key, ip, user="svc-app")
+                    for h in range(24)]
+            (folder / f"day{day:02d}.json.gz").write_bytes(gzip.compress(json.dumps({"Records": recs}).encode()))
+    run = nhiguard("watch", "AWSLogs", "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.report["stats"]["events"] == 480 and alerts_of(run) == []
+
+
+def test_a_half_written_last_line_is_read_by_the_next_run(tmp_path):
+    key, t0 = key_id(), 1_780_000_000
+    whole = json.dumps(ct(t0 + 60, "s3:ListBuckets", key, "3.208.10.1"))
+    log = tmp_path / "trail.jsonl"
+    log.write_text(json.dumps(ct(t0, "s3:ListBuckets", key, "3.208.10.1")) + "\n" + whole[:40])
+    first = nhiguard("watch", log, "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert first.code == 0 and first.report["stats"]["events"] == 1
+    assert "the last line is still being written" in first.stderr
+    log.write_text(log.read_text()[: -40] + whole + "\n")
+    second = nhiguard("watch", log, "--store", "s.db", "-f", "json", cwd=tmp_path)
+    assert second.code == 0 and second.report["stats"]["events"] == 1 and second.report["stats"]["malformed"] == 0

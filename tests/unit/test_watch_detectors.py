@@ -461,7 +461,7 @@ K8S_USER = dict(source="kubernetes", identity="k8s:alice@example.com", identity_
     ("k8s:create clusterroles", {"rules": [{"verbs": ["get"], "resources": ["secrets"]}]},
      K8S_USER, Severity.HIGH, "create clusterroles break-glass reading secrets"),
     ("gcp:SetIamPolicy", {"bindings": [{"role": "roles/owner", "members": ["user:mallory@example.com"]}]},
-     {"source": "gcp"}, Severity.HIGH, "IAM policy of break-glass set, granting roles/owner"),
+     {"source": "gcp"}, Severity.CRITICAL, "IAM policy of break-glass set, granting roles/owner"),
     ("github:repo.add_member", {"user": "mallory", "permission": "admin"},
      {"source": "github"}, Severity.HIGH, "a collaborator added in break-glass (admin)"),
 ], ids=["admin-policy", "plain-policy", "inline-admin", "trust-other-account", "trust-service", "create-role-public",
@@ -725,19 +725,40 @@ EVASIONS = ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "guardduty:Delet
             "config:StopConfigurationRecorder", "ec2:DeleteFlowLogs"]
 
 
-def test_rate_limit_per_identity_per_hour():
+LESSER = ["guardduty:UpdateDetector", "logs:DeleteLogGroup", "access-analyzer:DeleteAnalyzer", "s3:PutBucketLogging",
+          "cloudtrail:StopLogging"]  # medium, medium, medium, low, then a critical one
+
+
+def test_rate_limit_per_identity_per_hour_holds_back_lesser_alerts_only():
     raised: list[Alert] = []
-    w = watcher(alerts_per_hour=3, on_alert=raised.append)
-    feed(w, *[ev(T0 + 10 * HOUR + i * MINUTE, a, resource="r") for i, a in enumerate(EVASIONS)])
-    assert [a.detector.id for a in w.alerts.values()] == ["watch.defence-evasion"] * 3
-    last = list(w.alerts.values())[-1]
-    assert last.summary.startswith("GuardDuty disabled") and last.suppressed == 2
+    w = watcher(alerts_per_hour=2, on_alert=raised.append)
+    feed(w, *[ev(T0 + 10 * HOUR + i * MINUTE, a, resource="r") for i, a in enumerate(LESSER)])
+    assert [a.summary.split(":")[0] for a in w.alerts.values()] == [
+        "GuardDuty settings changed", "a CloudWatch log group deleted", "CloudTrail logging stopped"]
+    second = list(w.alerts.values())[1]
+    assert second.suppressed == 2  # the analyzer and the bucket logging, counted on the last one let through
+    feed(w, ev(T0 + 10 * HOUR + 20 * MINUTE, "s3:PutBucketLogging", resource="r"))
+    assert second.suppressed == 2  # a repeat of a held-back alert is not counted again
     # another identity in the same hour has its own allowance
     other = f"aws:arn:aws:iam::{ACCOUNT}:role/other"
-    assert len(feed(w, ev(T0 + 10 * HOUR + 30 * MINUTE, "cloudtrail:StopLogging", identity=other, resource="r"))) == 1
+    assert len(feed(w, ev(T0 + 10 * HOUR + 30 * MINUTE, "logs:DeleteLogGroup", identity=other, resource="r"))) == 1
     # and the next hour starts afresh
-    assert len(feed(w, ev(T0 + 11 * HOUR + MINUTE, "logs:DeleteLogGroup", resource="r"))) == 1
+    assert len(feed(w, ev(T0 + 11 * HOUR + MINUTE, "access-analyzer:DeleteAnalyzer", resource="r"))) == 1
     assert len(raised) == len(w.alerts) == 5
+
+
+def test_an_escalated_alert_is_sent_to_the_hooks_again():
+    key = "AKIA" + "Q" * 16
+    from nhiguard.engine.redact import DEFAULT_KEY, fingerprint
+
+    resolver = Resolver(leaked_keys={fingerprint(key.encode(), DEFAULT_KEY): ("f00d", "AKIA********QQ")})
+    raised: list[tuple[str, Severity]] = []
+    user = dict(identity="aws:" + key, identity_type="IAMUser", principal="svc-report", nonhuman=None,
+                params={"_caller_user": "svc-report"})
+    w = watcher(baseline(**user), resolver=resolver, on_alert=lambda a: raised.append((a.id, a.severity)))
+    feed(w, ev(END + HOUR, ip=BEIJING, **user))
+    leak = [r for r in raised if r[0] == alert_id("watch.leaked-credential-used", "aws:" + key, "leak")]
+    assert [sev for _, sev in leak] == [Severity.HIGH, Severity.CRITICAL]
 
 
 def test_known_alert_keeps_its_status_and_is_not_new():
@@ -803,3 +824,123 @@ def test_profiles_carry_over_between_runs():
     second = watcher(profiles=saved)
     assert ids(feed(second, ev(END + 13 * HOUR, ip=BEIJING))) == {"watch.new-country"}
     assert feed(second, ev(END + 2 * DAY, ip=HOME_2)) == []
+
+
+# ---------------------------------------------------------------- added with the Panther and Falco coverage
+
+@pytest.mark.parametrize("params,caller,severity,summary", [
+    ({"userName": "alice"}, "alice", Severity.LOW, "alice set its own console password"),
+    ({"userName": "bob", "passwordResetRequired": True}, "alice", Severity.MEDIUM,
+     "the console password of bob changed (to be changed at first sign-in)"),
+    ({"userName": "bob", "passwordResetRequired": False}, "alice", Severity.HIGH, "the console password of bob changed"),
+], ids=["own-password", "admin-reset", "set-for-another"])
+def test_console_passwords_by_whom(params, caller, severity, summary):
+    e = ev(T0, "iam:UpdateLoginProfile", params={**params, "_caller_user": caller})
+    a = only(fire(e), "watch.new-credentials")
+    assert (a.severity, a.summary) == (severity, summary)
+
+
+def test_routine_lesser_grants_of_an_established_identity_are_quiet_but_admin_grants_are_not():
+    terraform = baseline(params={"roleName": "app-x", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
+                         action="iam:AttachRolePolicy")
+    w = watcher(terraform)
+    assert not [a for a in w.alerts.values() if a.first_seen >= T0 + 2 * DAY]  # after learning: none
+    plain = ev(END + HOUR, "iam:AttachRolePolicy",
+               params={"roleName": "app-y", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
+    assert feed(w, plain) == []
+    admin = ev(END + 2 * HOUR, "iam:AttachRolePolicy",
+               params={"roleName": "app-y", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+    assert only(feed(w, admin), "watch.new-permissions").severity == Severity.CRITICAL
+
+
+def test_kubernetes_system_roles_and_system_masters():
+    masters = ev(T0, "k8s:create clusterrolebindings", resource="backdoor",
+                 params={"role_ref": "view", "subjects": ["Group::system:masters"]}, **K8S_USER)
+    assert only(fire(masters), "watch.new-permissions").severity == Severity.CRITICAL
+    deleted = ev(T0, "k8s:delete clusterroles", resource="system:aggregate-to-edit", params={}, **K8S_USER)
+    a = only(fire(deleted), "watch.new-permissions")
+    assert a.severity == Severity.HIGH and "system role system:aggregate-to-edit deleted" in a.summary
+    own = ev(T0, "k8s:delete clusterroles", resource="team-reader", params={}, **K8S_USER)
+    assert fire(own) == []  # taking a team's role away grants nothing
+    controller = dict(K8S_USER, identity="k8s:system:kube-controller-manager", principal="system:kube-controller-manager",
+                      identity_type="system", nonhuman=True)
+    assert fire(ev(T0, "k8s:delete clusterroles", resource="system:aggregate-to-edit", params={}, **controller)) == []
+
+
+@pytest.mark.parametrize("fields,severity", [
+    (dict(K8S_USER), Severity.MEDIUM),
+    (dict(K8S_USER, identity="k8s:system:serviceaccount:ci:runner", principal="system:serviceaccount:ci:runner",
+          identity_type="serviceaccount", nonhuman=True), Severity.HIGH),
+], ids=["person", "service-account"])
+def test_a_shell_in_a_pod(fields, severity):
+    a = only(fire(ev(T0, "k8s:create pods/exec", resource="prod/db-0", params={}, **fields)), "watch.resource-exposure")
+    assert a.severity == severity and a.summary.startswith("a shell or command in pod prod/db-0 by ")
+    routine_ops = [ev(T0 + i * HOUR, "k8s:create pods/exec", resource=f"prod/db-{i}", params={}, **fields)
+                   for i in range(4)]
+    w = watcher(routine_ops)
+    assert feed(w, ev(T0 + 5 * HOUR, "k8s:create pods/exec", resource="prod/db-9", params={}, **fields)) == []
+
+
+def test_snapshot_permission_for_no_group_is_no_share():
+    none = {"createVolumePermission": {"add": {"items": [{"group": "none"}]}}, "snapshotId": "snap-1"}
+    assert "watch.resource-exposure" not in ids(fire(ev(T0, "ec2:ModifySnapshotAttribute", params=none)))
+    public = {"createVolumePermission": {"add": {"items": [{"group": "all"}]}}, "snapshotId": "snap-1"}
+    a = only(fire(ev(T0, "ec2:ModifySnapshotAttribute", params=public, resource="snap-1")), "watch.resource-exposure")
+    assert a.severity == Severity.CRITICAL and "everyone" in a.summary
+
+
+@pytest.mark.parametrize("action,severity", [
+    ("github:dependabot_alerts.disable", Severity.MEDIUM), ("github:business_advanced_security.disabled", Severity.HIGH),
+    ("github:ip_allow_list_entry.create", Severity.MEDIUM),
+    ("gcp:google.logging.v2.ConfigServiceV2.DeleteBucket", Severity.HIGH),
+])
+def test_more_defences_switched_off(action, severity):
+    a = only(fire(ev(T0, action, source=action.partition(":")[0], params={})), "watch.defence-evasion")
+    assert a.severity == severity
+
+
+def test_a_gcp_call_that_mints_keys_whatever_its_method():
+    e = ev(T0, "gcp:v2.deploymentmanager.deployments.insert", source="gcp", resource="",
+           params={"permissions": ["deploymentmanager.deployments.create", "iam.serviceAccountKeys.create"]})
+    a = only(fire(e), "watch.new-credentials")
+    assert a.severity == Severity.HIGH and "service-account key created by v2.deploymentmanager" in a.summary
+
+
+def test_a_leaked_key_in_use_is_high_and_critical_from_a_new_network():
+    key = "AKIA" + "Q" * 16
+    from nhiguard.engine.redact import DEFAULT_KEY, fingerprint
+
+    resolver = Resolver(leaked_keys={fingerprint(key.encode(), DEFAULT_KEY): ("f00d", "AKIA********QQ")})
+    user = dict(identity="aws:" + key, identity_type="IAMUser", principal="svc-report", nonhuman=None,
+                params={"_caller_user": "svc-report"})
+    w = watcher(baseline(**user), resolver=resolver)
+    [first] = [a for a in w.alerts.values() if a.detector.id == "watch.leaked-credential-used"]
+    assert first.severity == Severity.HIGH and first.count == 60  # every use counted on one alert
+    assert "finding f00d (AKIA********QQ)" in first.summary and key not in first.summary
+    away = only(feed(w, ev(END + HOUR, ip=BEIJING, **user)), "watch.leaked-credential-used")
+    assert away.id == first.id and away.severity == Severity.CRITICAL  # the same alert, raised
+    unrelated = dict(user, identity="aws:AKIA" + "Z" * 16)
+    assert "watch.leaked-credential-used" not in ids(fire(ev(T0, **unrelated), resolver=resolver))
+
+
+@pytest.mark.parametrize("method,route,fires", [
+    ("POST", "/user/keys", True), ("POST", "/repos/{owner}/{repo}/keys", True), ("GET", "/user/keys", False),
+    ("POST", "/repos/{owner}/{repo}/issues", False)])
+def test_keys_added_with_a_token_through_the_api(method, route, fires):
+    token = dict(source="github", identity="github:token:abc=", identity_type="token", principal="release-bot",
+                 nonhuman=None)
+    e = ev(T0, "github:api.request", params={"request_method": method, "route": route}, **token)
+    got = [a for a in fire(e) if a.detector.id == "watch.new-credentials"]
+    assert bool(got) == fires
+    if fires:
+        assert got[0].severity == Severity.HIGH and route in got[0].summary
+
+
+def test_one_providers_networks_are_no_travel_and_time_going_backwards_is_no_speed():
+    from nhiguard.watch.geo import provider
+
+    assert provider("AMAZON-02") == provider("AMAZON-AES") and provider("GOOGLE") == provider("GOOGLE-CLOUD-PLATFORM")
+    assert provider("AMAZON-02") != provider("DIGITALOCEAN-ASN")
+    w = watcher(baseline())
+    earlier = ev(END - 2 * DAY, ip=BEIJING)  # a record from before the last one, read late
+    assert "watch.impossible-travel" not in ids(feed(w, earlier))

@@ -13,7 +13,9 @@ import io
 import ipaddress
 import json
 import math
+import os
 import secrets
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,11 @@ from typing import Any
 import pytest
 
 from nhiguard.model.event import Event
+from nhiguard.settings import Settings
+from nhiguard.watch import reader, run
 from nhiguard.watch import useragent as ua
 from nhiguard.watch.countries import CENTRES, distance_km
+from nhiguard.watch.engine import Watcher
 from nhiguard.watch.geo import NOWHERE, Geo, Place
 from nhiguard.watch.normalise import BadRecord, Unrecognised, event
 from nhiguard.watch.profile import CAPS, HOUR, Profile
@@ -30,15 +35,17 @@ from nhiguard.watch.reader import ReadProblems, log_files, records
 from nhiguard.watch.timeparse import epoch
 
 BOM = b"\xef\xbb\xbf"
+NEWLINE = b"\n"
 MIB = 1 << 20
 
 
 # ---------------------------------------------------------------------------- helpers
 
 
-def read(data: bytes, name: str = "log", first_line: int = 1) -> tuple[list[tuple[str, dict]], ReadProblems]:
+def read(data: bytes, name: str = "log", first_line: int = 1,
+         growing: bool = True) -> tuple[list[tuple[str, dict]], ReadProblems]:
     problems = ReadProblems()
-    return list(records(io.BytesIO(data), name, problems, first_line)), problems
+    return list(records(io.BytesIO(data), name, problems, first_line, growing)), problems
 
 
 def jsonl(recs: list[dict], sep: bytes = b"\n") -> bytes:
@@ -268,8 +275,10 @@ _ONE_LINE_TRAIL = json.dumps({"Records": [{"n": i, "s": "é€"} for i in range(
     (_ONE_LINE_TRAIL[:-1] + b" trailing junk", 5, "log:1: not JSON after its records"),
 ], ids=["cut at the end", "cut after a record", "cut in a record", "damaged in the middle", "junk after"])
 def test_a_one_line_cloudtrail_file_cut_short_keeps_the_records_before_the_damage(data, kept, example):
+    # with no newline after it, the damaged line is the end of a stream that will not grow
+    # (standard input); in a plain file it would be a line still being written
     for payload in (data + b'\n{"n": 99}\n', data):
-        got, problems = read(payload)
+        got, problems = read(payload, growing=False)
         expected = [(f"log:1#{i}", i) for i in range(kept)] + ([("log:2", 99)] if payload != data else [])
         assert [(p, r["n"]) for p, r in got] == expected
         assert (problems.malformed, problems.examples) == (1, [example])
@@ -411,7 +420,6 @@ def test_reading_the_shared_folders(audit_logs):
     (1722376393250, utc(2024, 7, 30, 21, 53, 13, micro=250_000)),  # GitHub's milliseconds
     ("1722376393", utc(2024, 7, 30, 21, 53, 13)),
     ("1722376393250", utc(2024, 7, 30, 21, 53, 13, micro=250_000)),
-    (0, 0.0),
 ])
 def test_epoch(value, expected):
     assert epoch(value) == pytest.approx(expected, abs=1e-6)
@@ -425,7 +433,7 @@ def test_epoch(value, expected):
     "2024-07-30T21:53:13 UTC", "2024-07-30T21:53:13GMT", "2024-07-30T21:53:13+2", "2024-07-30T21:53:13+aa:bb",
     "2024-07-30T21:53:13+05:30junk", "2024-07-30T21:53:13+99:00", "2024-07-30T21:53:13+01:75",
     "1722376393.5", "-1722376393", "1e10",
-    math.nan, math.inf, -math.inf, -5, pytest.param(10**400, id="huge int"), pytest.param("9" * 400, id="huge digits"),
+    math.nan, math.inf, -math.inf, -5, 0, pytest.param(10**400, id="huge int"), pytest.param("9" * 400, id="huge digits"),
     [], {}, b"2024-07-30",
 ])
 def test_epoch_refuses_what_is_no_time(value):
@@ -667,12 +675,14 @@ def test_request_bodies_are_not_kept(falco):
 
 def test_refused_request_namespaced_list_and_odd_field_types(falco):
     rec = _falco_record(falco, "create_secret.json")
-    rec.update(verb="list", responseStatus={"code": 403}, sourceIPs="10.0.0.1")
+    rec.update(verb="list", responseStatus={"code": 403}, sourceIPs=None)
     rec["objectRef"] = {"resource": "secrets", "namespace": "default"}
     e = event(rec, "x")
     assert (e.action, e.resource, e.success, e.error, e.source_ip) == ("k8s:list secrets", "default/", False, "403", "")
-    rec["sourceIPs"] = {"0": "10.0.0.1"}
-    assert event(rec, "x").source_ip == ""
+    for odd in ("10.0.0.1", {"0": "10.0.0.1"}):  # addresses of the wrong type are a bad record, not no address
+        rec["sourceIPs"] = odd
+        with pytest.raises(BadRecord, match="sourceIPs"):
+            event(rec, "x")
 
 
 def test_impersonation_is_attributed_to_the_impersonated_user(falco):
@@ -1108,3 +1118,436 @@ def test_profile_keeps_the_valid_parts_of_a_damaged_document():
     assert p.nonhuman is None
     assert (p.identity, p.events, p.networks, p.week_hours[100]) == ("k8s:system:serviceaccount:ci:deployer", 42,
                                                                       {"HETZNER": 2}, 2)
+
+
+# ========================================================================= other shapes of the same logs
+
+
+def test_cloudtrail_with_lower_cased_keys_from_a_data_lake(stratus):
+    rec = stratus["aws.defense-evasion.cloudtrail-stop.json"][0]
+    lowered = {k.lower(): v for k, v in rec.items()}
+    assert fields_of(event(lowered, "x")) == fields_of(event(rec, "x"))
+
+
+def test_gke_kubernetes_entries_become_kubernetes_actions():
+    entry = {"timestamp": "2026-03-01T10:00:00Z", "protoPayload": {
+        "authenticationInfo": {"principalEmail": "system:serviceaccount:ci:deployer"},
+        "authorizationInfo": [{"granted": True, "permission": "io.k8s.rbac.v1.clusterrolebindings.create"}],
+        "methodName": "io.k8s.rbac.v1.clusterrolebindings.create", "serviceName": "k8s.io",
+        "resourceName": "rbac.authorization.k8s.io/v1/clusterrolebindings/ops-admin",
+        "request": {"roleRef": {"name": "cluster-admin"}, "subjects": [{"kind": "User", "name": "mallory"}]}},
+        "resource": {"type": "k8s_cluster", "labels": {"project_id": "shop-prod"}}}
+    e = event(entry, "x")
+    assert (e.action, e.resource, e.service, e.nonhuman) == ("k8s:create clusterrolebindings", "ops-admin", "k8s", True)
+    assert e.params["role_ref"] == "cluster-admin" and e.params["subjects"] == ["User::mallory"]
+    assert e.params["permissions"] == ["io.k8s.rbac.v1.clusterrolebindings.create"]
+    shell = copy.deepcopy(entry)
+    shell["protoPayload"].update(methodName="io.k8s.core.v1.pods.exec.create",
+                                 resourceName="core/v1/namespaces/prod/pods/db-0/exec")
+    e = event(shell, "x")
+    assert (e.action, e.resource) == ("k8s:create pods/exec", "prod/db-0")
+
+
+def test_an_aks_record_without_its_own_time_takes_the_wrappers():
+    inner = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "verb": "create", "stage": "ResponseComplete",
+             "user": {"username": "alice@example.com"}, "objectRef": {"resource": "roles", "namespace": "prod"},
+             "responseStatus": {"code": 201}}
+    rec = {"category": "kube-audit", "time": "2026-03-01T10:00:00Z", "properties": {"log": json.dumps(inner)}}
+    assert event(rec, "x").time == utc(2026, 3, 1, 10, 0, 0)
+    with pytest.raises(BadRecord):
+        event({"category": "kube-audit", "properties": {"log": json.dumps(inner)}}, "x")
+
+
+def test_identity_center_roles_by_their_path_are_people(stratus):
+    rec = copy.deepcopy(stratus["aws.defense-evasion.cloudtrail-stop.json"][0])
+    rec["userIdentity"] = {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/DevAdmin/dr.who",
+                           "sessionContext": {"sessionIssuer": {
+                               "arn": "arn:aws:iam::1:role/aws-reserved/sso.amazonaws.com/eu-west-1/DevAdmin",
+                               "userName": "DevAdmin"}}}
+    assert event(rec, "x").nonhuman is False
+    rec["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = "arn:aws:iam::1:role/DevAdmin"
+    assert event(rec, "x").nonhuman is True
+
+
+def test_shared_and_reserved_addresses_are_no_internet_network():
+    g = Geo(True)
+    for ip in ("100.64.3.4", "224.0.0.251", "240.0.0.1"):
+        assert g.place(ip).private, ip
+
+
+def test_ecs_tasks_are_workloads_not_ci_runners():
+    agent = "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.10 exec-env/AWS_ECS_FARGATE Botocore/1.34.0"
+    assert ua.classify(agent) == ua.SDK
+    assert ua.classify(agent.replace("AWS_ECS_FARGATE", "CodeBuild")) == ua.CI
+
+
+# ================================================================ from a new user's trial: the input side
+
+
+def _watcher() -> Watcher:
+    return Watcher(Settings(), geo=Geo(False))
+
+
+class _Ledger:
+    """The store's watch_inputs, in memory."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[str, int, str, int]] = {}
+
+    def input_read(self, head: str) -> tuple[int, str, int] | None:
+        row = self.rows.get(head)
+        return None if row is None else row[1:]
+
+    def record_input(self, head: str, name: str, size_read: int, tail: str, events: int) -> None:
+        self.rows[head] = (name, size_read, tail, events)
+
+
+def _feed(paths: list[Path], ledger: _Ledger | None = None, cluster: str = "") -> tuple[Watcher, ReadProblems]:
+    w, problems = _watcher(), ReadProblems()
+    run.feed_paths(w, run.Inputs(tuple(str(p) for p in paths), cluster), problems, ledger)
+    return w, problems
+
+
+_DEEP = 100_000
+
+
+@pytest.mark.parametrize("data, kept, example", [
+    (b"[" * _DEEP, [], "log#0: nested too deeply to read; the rest of the array is lost"),  # the file one array
+    (b'{"n": 0}\n' + b"[" * _DEEP + b"]" * _DEEP + b'\n{"n": 1}\n', [0, 1], "log:2: nested too deeply to read"),
+    (b'{"n": 0}\n{"a": ' + b"[" * _DEEP + b"]" * _DEEP + b'}\n{"n": 1}\n', [0, 1], "log:2: nested too deeply to read"),
+    (b'{"n": 0}\n{"Records": [{"n": 9}, ' + b"[" * _DEEP + b"]" * _DEEP + b']}\n{"n": 1}\n', [0, 9, 1],
+     "log:2#1: nested too deeply to read; the rest of the document is lost"),
+    (b'{"n": 0}\n{"a": {}}{"b": ' + b"[" * _DEEP + b"]" * _DEEP + b'}\n{"n": 1}\n', [0, 1], "log:2: not JSON"),
+], ids=["array", "line", "object", "in a delivery file", "back to back"])
+def test_json_nested_past_what_json_reads_is_one_malformed_record(data, kept, example):
+    got, problems = read(data)
+    assert [r["n"] for _, r in got] == kept
+    assert (problems.malformed, problems.examples) == (1, [example])
+
+
+def test_nesting_that_python_json_refuses_is_malformed_without_orjson(monkeypatch):
+    monkeypatch.setattr(reader, "_loads", json.loads)  # the reader as it runs where orjson is missing
+    got, problems = read(b'{"n": 0}\n{"a": ' + b"[" * _DEEP + b"]" * _DEEP + b'}\n{"n": 1}\n')
+    assert [r["n"] for _, r in got] == [0, 1]
+    assert problems.examples == ["log:2: nested too deeply to read"]
+
+
+def test_a_deeply_nested_file_does_not_stop_the_rest_of_the_folder(tmp_path, stratus):
+    rec = stratus["aws.defense-evasion.cloudtrail-stop.json"][0]
+    (tmp_path / "a.json").write_bytes(b"[" * _DEEP)
+    (tmp_path / "b.json").write_text(json.dumps(rec) + "\n")
+    w, problems = _feed([tmp_path])
+    assert (w.stats.files, w.stats.events) == (2, 1)
+    assert problems.examples == [f"{tmp_path / 'a.json'}#0: nested too deeply to read; the rest of the array is lost"]
+
+
+def test_follow_reports_a_deeply_nested_line_and_reads_on(tmp_path, stratus):
+    rec = stratus["aws.defense-evasion.cloudtrail-stop.json"][0]
+    log = tmp_path / "live.jsonl"
+    log.write_bytes(b"[" * _DEEP + b"]" * _DEEP + b"\n" + json.dumps(rec).encode() + b"\n")
+    w, problems = _watcher(), ReadProblems()
+    deadline = time.monotonic() + 10
+    run.follow(w, str(log), "", problems, lambda: w.stats.events == 1 or time.monotonic() > deadline,
+               lambda: None, poll=0.01)
+    assert w.stats.events == 1
+    assert problems.examples == [f"{log}:1: nested too deeply to read"]
+
+
+def _trail(*batches: list[dict]) -> bytes:
+    return b"".join(json.dumps({"Records": b}).encode() for b in batches)
+
+
+def test_delivery_files_concatenated_on_one_line_are_all_read():
+    # zcat a.json.gz b.json.gz | nhiguard watch -
+    data = _trail(numbered(2), numbered(3, 2)) + b" " + _trail(numbered(1, 5))
+    for growing in (True, False):
+        got, problems = read(data, growing=growing)
+        assert [(p, r["n"]) for p, r in got] == [(f"log:1#{i}", i) for i in range(6)]
+        assert problems == ReadProblems()
+    got, problems = read(data + b"\n" + jsonl(numbered(1, 6)))
+    assert [p for p, _ in got][-2:] == ["log:1#5", "log:2"]
+    assert problems == ReadProblems()
+
+
+def test_damage_in_one_concatenated_delivery_file_keeps_the_records_around_it():
+    first = _trail(numbered(3)).replace(b'{"n": 1}', b'{"n": oops}')
+    data = first + _trail(numbered(2, 3)) + b"\n" + jsonl(numbered(1, 5))
+    got, problems = read(data)
+    assert [r["n"] for _, r in got] == [0, 3, 4, 5]
+    assert problems.malformed == 1
+    assert problems.examples == ["log:1#1: not JSON (Expecting value); the rest of the document is lost"]
+
+
+def test_a_delivery_file_followed_by_another_object_on_its_line():
+    got, problems = read(_trail(numbered(1)) + json.dumps({"n": 1}).encode() + _trail(numbered(1, 2)) + b"\n")
+    assert [(p, r["n"]) for p, r in got] == [("log:1#0", 0), ("log:1#1", 1), ("log:1#2", 2)]
+    assert problems == ReadProblems()
+
+
+def test_records_that_are_not_objects_are_malformed():
+    got, problems = read(b'{"Records": [1, "x", null, [], {"n": 0}]}\n')
+    assert [(p, r["n"]) for p, r in got] == [("log:1#4", 0)]
+    assert problems.malformed == 4
+    assert problems.examples == ["log:1#0: a JSON int, not an object", "log:1#1: a JSON str, not an object",
+                                 "log:1#2: a JSON null, not an object", "log:1#3: a JSON list, not an object"]
+    _, problems = read(b'{"n": -1}\n[{"n": 0}, 5]\n')  # a JSON Lines line that is a list
+    assert problems.examples == ["log:2#1: a JSON int, not an object"]
+
+
+def _set(rec: dict, path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        rec = rec[key]
+    rec[last] = value
+
+
+@pytest.mark.parametrize("source, path, value, why", [
+    ("cloudtrail", "userIdentity", "AIDAEXAMPLE", "userIdentity is a string, not an object"),
+    ("cloudtrail", "userIdentity", [], "userIdentity is a list, not an object"),
+    ("cloudtrail", "sourceIPAddress", ["203.0.113.9"], "sourceIPAddress is a list, not a string"),
+    ("cloudtrail", "userAgent", {"name": "aws-cli"}, "userAgent is an object, not a string"),
+    ("cloudtrail", "eventName", 7, "eventName is a number, not a string"),
+    ("cloudtrail", "eventSource", None, "eventSource is null, not a string"),
+    ("kubernetes", "user", "alice", "user is a string, not an object"),
+    ("kubernetes", "user.username", ["alice"], "user.username is a list, not a string"),
+    ("kubernetes", "sourceIPs", "10.0.0.1", "sourceIPs is a string, not a list of strings"),
+    ("kubernetes", "sourceIPs", ["10.0.0.1", 7], "sourceIPs holds a number, not only strings"),
+    ("github", "hashed_token", 12345, "hashed_token is a number, not a string"),
+    ("github", "actor_ip", ["5.6.7.8"], "actor_ip is a list, not a string"),
+    ("github", "actor", {"login": "x"}, "actor is an object, not a string"),
+    ("github", "action", ["git.clone"], "action is a list, not a string"),
+    ("gcp", "protoPayload.authenticationInfo", "svc@example.iam.gserviceaccount.com",
+     "protoPayload.authenticationInfo is a string, not an object"),
+    ("gcp", "protoPayload.requestMetadata", [], "protoPayload.requestMetadata is a list, not an object"),
+    ("gcp", "protoPayload.authenticationInfo.principalEmail", True,
+     "authenticationInfo.principalEmail is true or false, not a string"),
+])
+def test_fields_of_the_wrong_type_are_bad_records_that_name_the_field(one_of_each, source, path, value, why):
+    rec = copy.deepcopy(one_of_each[source])
+    assert event(rec, "ok").source == source
+    _set(rec, path, value)
+    with pytest.raises(BadRecord) as raised:
+        event(rec, "f.json:3")
+    assert str(raised.value) == f"f.json:3: {why}"
+
+
+def test_a_bad_record_is_counted_malformed_with_its_place(one_of_each):
+    rec = copy.deepcopy(one_of_each["cloudtrail"])
+    rec["sourceIPAddress"] = ["203.0.113.9"]
+    w, problems = _watcher(), ReadProblems()
+    run.feed_records(w, iter([("f.json:3", rec), ("f.json:4", one_of_each["cloudtrail"])]), "", problems)
+    assert (w.stats.events, problems.malformed) == (1, 1)
+    assert problems.examples == ["f.json:3: sourceIPAddress is a list, not a string"]
+
+
+def test_absent_and_null_optional_fields_are_still_no_field(one_of_each):
+    rec = copy.deepcopy(one_of_each["cloudtrail"])
+    rec.update(sourceIPAddress=None, userAgent=None)
+    del rec["userIdentity"]
+    e = event(rec, "x")
+    assert (e.identity, e.source_ip, e.user_agent) == ("aws:unknown", "", "")
+
+
+@pytest.mark.parametrize("value, why", [
+    (123, "123 (1970-01-01T00:02:03Z, before 2000)"),
+    ("0946684799", "0946684799 (1999-12-31T23:59:59Z, before 2000)"),
+    ("1999-12-31T23:59:59Z", "1999-12-31T23:59:59Z (before 2000)"),
+    ("2500-07-30T21:53:13Z", "2500-07-30T21:53:13Z (more than 2 days after now)"),
+    (16725225600, "16725225600 (2500-01-01T00:00:00Z, more than 2 days after now)"),
+])
+def test_times_no_audit_record_can_have_are_refused(value, why):
+    with pytest.raises(ValueError) as raised:
+        epoch(value)
+    assert str(raised.value) == f"not a plausible time: {why}"
+
+
+def test_plausible_times_are_kept_up_to_two_days_ahead_of_the_clock():
+    assert epoch("2000-01-01T00:00:00Z") == utc(2000, 1, 1, 0, 0, 0)
+    soon = time.time() + 86400  # a day ahead: a skewed clock, not a typo
+    assert epoch(soon) == pytest.approx(soon)
+    assert epoch(datetime.fromtimestamp(soon, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")) == pytest.approx(soon, abs=1)
+    with pytest.raises(ValueError, match="more than 2 days after now"):
+        epoch(time.time() + 3 * 86400)
+
+
+@pytest.mark.parametrize("source", ["cloudtrail", "kubernetes", "github", "gcp"])
+def test_a_record_from_1970_is_a_bad_record(one_of_each, source):
+    rec = copy.deepcopy(one_of_each[source])
+    for key in [k for k in _TIME_KEYS if k in rec]:
+        rec[key] = 123
+    with pytest.raises(BadRecord, match=r"^here:7: not a plausible time: 123 \(1970"):
+        event(rec, "here:7")
+
+
+_HALF = b'{"n": 1, "eventName": "GetObj'
+
+
+def test_a_last_line_still_being_written_is_pending_not_malformed():
+    got, problems = read(jsonl(numbered(1)) + _HALF)
+    assert [(p, r["n"]) for p, r in got] == [("log:1", 0)]
+    assert (problems.malformed, problems.partial) == (0, ["log:2"])
+    for half in (b'{"Records": [{"n": 1}, {"n"', b'{"n": 1,', b"{", b'{"n": 1}{"n": 2'):  # other shapes it takes
+        got, problems = read(jsonl(numbered(1)) + half)
+        assert [r["n"] for _, r in got] == [0]
+        assert (problems.malformed, problems.partial) == (0, ["log:2"]), half
+
+
+def test_a_finished_last_line_is_read_or_malformed_as_any_other():
+    got, problems = read(jsonl(numbered(1)) + _HALF + b"\n")  # ended by a newline: it will not be completed
+    assert (problems.malformed, problems.partial, problems.examples) == (1, [], ["log:2: not JSON"])
+    got, problems = read(jsonl(numbered(1)) + _trail(numbered(2, 1)))  # whole, with no newline
+    assert [r["n"] for _, r in got] == [0, 1, 2] and problems == ReadProblems()
+
+
+@pytest.mark.parametrize("how", ["gzip", "stdin"])
+def test_an_unfinished_last_line_of_what_cannot_grow_is_malformed(how):
+    data = jsonl(numbered(1)) + _HALF
+    got, problems = read(gzip.compress(data)) if how == "gzip" else read(data, growing=False)
+    assert [r["n"] for _, r in got] == [0]
+    assert (problems.malformed, problems.partial, problems.examples) == (1, [], ["log:2: not JSON"])
+
+
+def test_the_next_run_reads_a_line_once_it_is_finished(tmp_path, stratus):
+    recs = [json.dumps(r).encode() for r in stratus["aws.credential-access.ec2-steal-instance-credentials.json"][:2]]
+    log = tmp_path / "trail.jsonl"
+    log.write_bytes(recs[0] + b"\n" + recs[1][:40])
+    ledger = _Ledger()
+    w, problems = _feed([log], ledger)
+    assert (w.stats.events, problems.malformed, problems.partial) == (1, 0, [f"{log}:2"])
+    with log.open("ab") as fh:
+        fh.write(recs[1][40:] + b"\n")
+    w, problems = _feed([log], ledger)
+    assert (w.stats.events, problems) == (1, ReadProblems())
+    assert {row[1:2] + row[3:] for row in ledger.rows.values()} == {(log.stat().st_size, 2)}
+
+
+def test_a_one_line_file_still_being_written_is_read_once_whole(tmp_path, stratus):
+    doc = _trail(stratus["aws.defense-evasion.cloudtrail-stop.json"])
+    log = tmp_path / "trail.json"
+    log.write_bytes(doc[:len(doc) // 2])
+    ledger = _Ledger()
+    w, problems = _feed([log], ledger)
+    assert (w.stats.events, problems.partial) == (0, [f"{log}:1"])
+    log.write_bytes(doc)
+    w, problems = _feed([log], ledger)
+    assert (w.stats.events, problems) == (len(stratus["aws.defense-evasion.cloudtrail-stop.json"]), ReadProblems())
+
+
+class _Reading(io.BytesIO):
+    """A stream that remembers how far it had been read when each record came out."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.furthest = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        out = super().read(size)
+        self.furthest = max(self.furthest, self.tell())
+        return out
+
+
+@pytest.mark.parametrize("indent", [None, 1], ids=["one line", "pretty-printed"])
+def test_a_big_delivery_file_is_read_record_by_record(indent):
+    recs = [{"n": i, "pad": "x" * 1000} for i in range(12_000)]
+    data = json.dumps({"Records": recs, "Owner": "x"}, indent=indent).encode() + b"\n" + jsonl(numbered(1, 12_000))
+    assert len(data) > 1.3 * reader.STREAM_OVER
+    stream, problems = _Reading(data), ReadProblems()
+    it = records(stream, "log", problems)
+    first = next(it)
+    assert first == ("log:1#0", recs[0])
+    assert stream.furthest < reader.STREAM_OVER + 3 * MIB  # the rest is not read yet, let alone decoded
+    got = [first, *it]
+    assert [r["n"] for _, r in got] == list(range(12_001))
+    assert got[-1][0] == f"log:{data.count(NEWLINE)}"  # the line after it keeps its number
+    assert problems == ReadProblems()  # a clean end ("]", more members, "}") is no error
+
+
+@pytest.fixture
+def small_streams(monkeypatch):
+    """Documents over 200 bytes are streamed, so the cases below stay small."""
+    monkeypatch.setattr(reader, "STREAM_OVER", 200)
+
+
+_BIG = [{"n": i, "pad": "é" * 40} for i in range(6)]
+
+
+@pytest.mark.parametrize("tail, kept, example", [
+    (b"", 6, None),
+    (b' , "Owner": {"a": [1]} ', 6, None),
+    (b" junk", 6, "log:1: not JSON after its records"),
+], ids=["clean end", "more members", "junk after"])
+def test_a_streamed_document_ends_cleanly_or_says_what_follows_it(small_streams, tail, kept, example):
+    doc = json.dumps({"Records": _BIG}, ensure_ascii=False).encode()[:-1] + tail + b"}"
+    got, problems = read(doc + b"\n" + jsonl(numbered(1, 6)))
+    assert [(p, r["n"]) for p, r in got] == [(f"log:1#{i}", i) for i in range(kept)] + [("log:2", 6)]
+    assert problems.examples == ([example] if example else [])
+
+
+def test_streamed_documents_back_to_back_and_damaged(small_streams):
+    good = json.dumps({"Records": _BIG}).encode()
+    bad = good.replace(b'{"n": 2', b'{"n": oops')
+    got, problems = read(bad + good + b"\n" + good[:-30] + b"\n" + jsonl(numbered(1, 6)))
+    assert [(p, r["n"]) for p, r in got] == (
+        [("log:1#0", 0), ("log:1#1", 1)] + [(f"log:1#{i + 3}", i) for i in range(6)]
+        + [(f"log:2#{i}", i) for i in range(5)] + [("log:3", 6)])
+    assert problems.examples == ["log:1#2: not JSON (Expecting value); the rest of the document is lost",
+                                 "log:2#5: the document is cut short (truncated?); the records before were read"]
+
+
+def test_a_streamed_pretty_printed_document_keeps_line_numbers_and_skips_damage(small_streams):
+    pretty = json.dumps({"Records": _BIG}, indent=2).encode()
+    lines = pretty.count(b"\n") + 1
+    got, problems = read(jsonl(numbered(1)) + pretty + b"\n" + jsonl(numbered(1, 6)))
+    assert [p for p, _ in got] == ["log:1"] + [f"log:2#{i}" for i in range(6)] + [f"log:{lines + 2}"]
+    assert problems == ReadProblems()
+    damaged = pretty.replace(b'"n": 3', b'"n": oops')
+    got, problems = read(damaged + b"\n" + jsonl(numbered(1, 6)))
+    assert [(p, r["n"]) for p, r in got] == [(f"log:1#{i}", i) for i in range(3)] + [(f"log:{lines + 1}", 6)]
+    assert problems.examples == ["log:1#3: not JSON (Expecting value); the rest of the document is lost"]
+
+
+def test_a_streamed_document_from_gzip_and_text_that_is_not_utf8(small_streams):
+    doc = json.dumps({"Records": _BIG}, ensure_ascii=False).encode()
+    data = doc + b"\n" + b'{"n": 6, "v": "a\xffb"}\n' + doc + b"\n"
+    for payload in (data, gzip.compress(data)):
+        got, problems = read(payload)
+        assert [r["n"] for _, r in got] == [*range(7), *range(6)]
+        assert got[0][1]["pad"] == "é" * 40
+        assert problems == ReadProblems()
+
+
+def test_a_folder_that_cannot_be_listed_is_an_input_problem(tmp_path, monkeypatch):
+    logs = tmp_path / "logs"
+    (logs / "locked").mkdir(parents=True)
+    (logs / "locked" / "x.json").write_bytes(b"{}")
+    (logs / "a.json").write_bytes(b"{}")
+    (logs / "locked").chmod(0)
+    try:
+        if os.geteuid() == 0:  # root lists any folder: refuse it as the kernel would anyone else
+            scandir = os.scandir
+
+            def refusing(path: Any = ".") -> Any:
+                if os.fspath(path) == str(logs / "locked"):
+                    raise PermissionError(13, "Permission denied", os.fspath(path))
+                return scandir(path)
+
+            monkeypatch.setattr(os, "scandir", refusing)
+        problems = ReadProblems()
+        assert list(log_files([str(logs)], problems)) == [str(logs / "a.json")]
+        assert problems.inputs == [f"{logs / 'locked'}: cannot list folder: Permission denied"]
+    finally:
+        (logs / "locked").chmod(0o755)
+
+
+def test_the_ledger_reads_a_file_again_for_another_cluster(tmp_path, falco):
+    rec = _falco_record(falco, "create_secret.json")
+    log = tmp_path / "audit.jsonl"
+    log.write_text(json.dumps(rec) + "\n")
+    ledger = _Ledger()
+    w, _ = _feed([log], ledger, cluster="prod")
+    assert w.stats.events == 1
+    w, _ = _feed([log], ledger, cluster="prod")
+    assert (w.stats.events, w.stats.files_unchanged) == (0, 1)
+    w, _ = _feed([log], ledger, cluster="staging")
+    assert (w.stats.events, w.stats.files_unchanged) == (1, 0)
+    assert [k.split("/")[0] for k in w.profiles] == ["k8s:staging"]

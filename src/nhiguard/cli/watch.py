@@ -3,6 +3,7 @@ per-identity baselines kept in the store, alerts raised, reported, stored and tr
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -67,12 +68,15 @@ def watch(ctx: click.Context, paths: tuple[str, ...], follow: bool, cluster: str
     if no_geoip:
         flags["geoip"] = False
     settings = _settings(ctx, **flags)
-    if follow and (len(paths) != 1 or paths[0] == "-"):
+    if follow and (len(paths) != 1 or paths[0] == "-" or os.path.isdir(paths[0])):
         _fail("--follow reads one growing file (give its path)")
+    if follow and paths[0].endswith((".gz", ".gzip")):
+        _fail("--follow reads a growing JSON Lines file; a compressed file does not grow (read it without --follow)")
     if follow and fmt in ("json", "csv"):
         _fail("--follow streams alerts as they come: use -f table or -f jsonl")
     st = _open_store(settings)
     started = time.monotonic()
+    stopped_by: dict[str, int] = {}
     try:
         ws = WatchStore(st.db)
         hooks = Hooks(settings.webhook, settings.exec_hook)
@@ -88,34 +92,34 @@ def watch(ctx: click.Context, paths: tuple[str, ...], follow: bool, cluster: str
         if settings.geoip and not geo.available:
             click.echo("nhiguard: warning: geoip2fast is not installed (pip install 'nhiguard[watch]'): "
                        "countries are unknown, networks are /16 ranges", err=True)
-        resolver = Resolver(InventoryStore(st.db).all(), ws.token_hashes(), ws.leaked_keys(),
-                            settings.fingerprint_key_bytes)
-        w = Watcher(settings, ws.profiles(), resolver, geo,
-                    known_alerts=ws.known_alerts(), on_alert=on_alert)
         problems = ReadProblems()
+        raised: list[Any] = []
+        with ws.exclusive():
+            resolver = Resolver(InventoryStore(st.db).all(), ws.token_hashes(), ws.leaked_keys(),
+                                settings.fingerprint_key_bytes)
+            w = Watcher(settings, ws.profiles(), resolver, geo, known_alerts=ws.known_alerts(), on_alert=on_alert,
+                        scrub=None if settings.show_secrets else _scrubber(settings))
 
-        def save() -> None:
-            ws.save_profiles([w.profiles[k] for k in w.profiles])
-            ws.save_alerts(w.alerts.values())
-            w.alerts.clear()  # saved counts are added once; later repeats start a fresh tally
+            def save() -> None:
+                ws.save_profiles([w.profiles[k] for k in w.profiles])
+                ws.save_alerts(w.alerts.values())
+                raised.extend(w.alerts.values())
+                w.alerts.clear()  # saved counts are added once; later repeats start a fresh tally
 
-        if follow:
-            stopping = {"now": False}
+            if follow:
+                def _stop(signum: int, _frame: Any) -> None:
+                    stopped_by["signal"] = signum
 
-            def _stop(*_: Any) -> None:
-                stopping["now"] = True
-
-            old = [signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)]
-            try:
-                follow_file(w, paths[0], cluster, problems, lambda: stopping["now"], save)
-            finally:
-                for s, h in zip((signal.SIGINT, signal.SIGTERM), old, strict=True):
-                    signal.signal(s, h)
-            raised = list(w.alerts.values())
-            save()
-        else:
-            feed_paths(w, Inputs(paths, cluster), problems, None if reread else ws)
-            raised = list(w.alerts.values())
+                old = [signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)]
+                if not os.path.exists(paths[0]):
+                    click.echo(f"nhiguard: waiting for {paths[0]} to appear", err=True)
+                try:
+                    follow_file(w, paths[0], cluster, problems, lambda: bool(stopped_by), save)
+                finally:
+                    for s, h in zip((signal.SIGINT, signal.SIGTERM), old, strict=True):
+                        signal.signal(s, h)
+            else:
+                feed_paths(w, Inputs(paths, cluster), problems, None if reread else ws)
             save()
         stored = ws.alerts() if all_alerts else None
     finally:
@@ -128,6 +132,8 @@ def watch(ctx: click.Context, paths: tuple[str, ...], follow: bool, cluster: str
         _emit(lambda fh: write(fmt, shown, fh, stats), output)
     else:
         click.echo(f"nhiguard: {stats['events']} events, {stats['alerts']} alert(s)", err=True)
+    if stopped_by.get("signal") == signal.SIGTERM:
+        sys.exit(128 + signal.SIGTERM)
     threshold = Severity.parse(settings.fail_on) if settings.fail_on != "live" else Severity.INFO
     if problems.inputs or problems.malformed:
         sys.exit(EXIT_ERROR)
@@ -146,10 +152,13 @@ def _stats(w: Any, problems: Any, elapsed: float, hooks: Any) -> dict[str, Any]:
             "last_event": iso(s.last_event) if s.last_event else None, "seconds": round(elapsed, 3),
             "events_per_second": int(s.events / elapsed) if elapsed > 0 else 0,
             "hooks": {"sent": hooks.sent, "failed": hooks.failures} if hooks.active else None,
+            "pending_lines": list(problems.partial),
             "errors": problems.inputs + problems.examples[:20]}
 
 
 def _report_problems(problems: Any) -> None:
+    for place in problems.partial:
+        click.echo(f"nhiguard: note: {place}: the last line is still being written; the next run reads it", err=True)
     for msg in problems.inputs:
         click.echo(f"nhiguard: error: {msg}", err=True)
     for msg in problems.examples[:3]:
@@ -188,14 +197,10 @@ def alerts() -> None:
 def alerts_list(ctx: click.Context, status: str | None, detector: str | None, identity: str | None, fmt: str,
                 output: str | None, store: str | None) -> None:
     """List stored alerts, worst first."""
-    import os
-
     from nhiguard.report.alerts import write
     from nhiguard.store.watch import WatchStore
 
-    settings = _settings(ctx, store=store)
-    if "://" not in settings.store and not os.path.exists(settings.store):
-        _fail(f"no store at {settings.store}; run `nhiguard watch` first or give --store")
+    settings = _existing_store(ctx, store)
     st = _open_store(settings)
     try:
         found = WatchStore(st.db).alerts(status, detector, identity)
@@ -217,15 +222,34 @@ def alerts_set(ctx: click.Context, alert_id: str, status: str, reason: str | Non
     false positive or resolved alert keep that status and do not fail runs."""
     from nhiguard.store.watch import WatchStore
 
-    settings = _settings(ctx, store=store)
+    settings = _existing_store(ctx, store)
     st = _open_store(settings)
     try:
         ws = WatchStore(st.db)
         try:
             full = ws.resolve_id(alert_id)
         except KeyError as exc:
-            _fail(f"no single alert {exc.args[0]!r}; `nhiguard alerts list` shows their ids")
+            _fail(f"{exc.args[0]}; `nhiguard alerts list` shows the ids")
         ws.set_status(full, status, by or _who(), reason)
     finally:
         st.close()
     click.echo(f"{full}: {status}", err=True)
+
+
+def _existing_store(ctx: click.Context, store: str | None) -> Any:
+    """Settings whose store exists: `alerts` reads and decides, it does not create a store."""
+    settings = _settings(ctx, store=store)
+    if "://" not in settings.store and not os.path.exists(settings.store):
+        _fail(f"no store at {settings.store}; run `nhiguard watch` first or give --store")
+    return settings
+
+
+def _scrubber(settings: Any) -> Any:
+    """Secret-shaped text in alerts (a token used as a user or trail name) as `[redacted]`,
+    by the scan rules; their matcher is built only if some alert text needs it."""
+    from nhiguard.cli.main import _load_rules
+    from nhiguard.engine.pipeline import _matcher
+    from nhiguard.engine.scrub import Scrubber
+
+    rules = _load_rules(settings)
+    return Scrubber(lambda: _matcher(rules, settings), (k for r in rules for k in r.keywords)).text

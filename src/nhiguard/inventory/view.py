@@ -40,6 +40,8 @@ class IdentityView:
     found: bool = False  # known only from scans
     sources: tuple[str, ...] = ()
     copy_environments: frozenset[str] = field(default_factory=frozenset)  # environments its copies sit in
+    # open alerts `nhiguard watch` raised on its use: (alert id, detector, summary, count, last seen)
+    alerts: tuple[tuple[str, str, str, int, str], ...] = ()
 
     @property
     def kind(self) -> str:
@@ -94,7 +96,24 @@ def build(store: Store, settings: Settings) -> list[IdentityView]:
             views[vid] = replace(v, owner=owner, owner_source="codeowners")
         if v.environment is None and parent is not None and parent.environment:
             views[vid] = replace(views[vid], environment=parent.environment, environment_source="parent")
+    by_external = {v.identity.external_id: vid for vid, v in views.items() if v.found}
+    for vid, found in _open_alerts(store).items():
+        vid = by_external.get(vid, vid)  # a leaked secret's alerts name its finding
+        if vid in views:
+            views[vid] = replace(views[vid], alerts=tuple(found))
     return sorted(views.values(), key=lambda v: (v.identity.provider, v.identity.kind, v.identity.external_id))
+
+
+def _open_alerts(store: Store) -> dict[str, list[tuple[str, str, str, int, str]]]:
+    """Open and acknowledged watch alerts by the inventory identity they concern."""
+    out: dict[str, list[tuple[str, str, str, int, str]]] = defaultdict(list)
+    rows = store.db.all("SELECT inventory_id, id, detector, summary, count, last_seen FROM alerts "
+                        "WHERE inventory_id IS NOT NULL AND status IN ('open', 'acknowledged') ORDER BY id")
+    for inv_id, aid, detector, summary, count, last_seen in rows:
+        when = store.db.ts_out(last_seen)
+        out[inv_id].append((aid, detector, summary, int(count),
+                            when.isoformat(timespec="seconds").replace("+00:00", "Z") if when else ""))
+    return out
 
 
 def found_identity(f: FindingRecord) -> Identity:

@@ -285,6 +285,11 @@ class _Judge:
             self.add(HUMAN_USE, v, f"fine-grained token {i.name} belongs to {i.attributes.get('owner_login')}: "
                      "automation acting as a person, which leaves with them", Severity.LOW,
                      owner_login=i.attributes.get("owner_login"))
+        for aid, detector, summary, count, last_seen in v.alerts:  # what the audit logs showed (`watch`)
+            if detector == "watch.server-credential-on-desktop":
+                self.add(HUMAN_USE, v, f"audit logs show {i.name or v.id} used by a person: {summary}"
+                         + (f" ({count} times, last at {last_seen})" if count > 1 else ""), Severity.HIGH,
+                         alert=aid, count=count, last_seen=last_seen)
 
 
 def _words(text: str) -> set[str]:

@@ -8,6 +8,7 @@ import csv
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TextIO
 
 from nhiguard.model.event import iso
@@ -29,12 +30,26 @@ def alert_dict(a: Any) -> dict[str, Any]:
                 "suppressed": a.suppressed, "owasp": list(d.owasp), "attack": list(d.attack),
                 "summary": a.summary, "baseline": a.baseline, "why": d.why, "evidence": a.evidence,
                 "events": a.events}
-    return {"id": a.id, "detector": a.detector, "identity": a.identity, "identity_name": a.identity_name,
-            "inventory_id": a.inventory_id, "human": a.human, "severity": a.severity, "status": a.status,
+    known = _detectors().get(a.detector)
+    return {"id": a.id, "detector": a.detector, "title": known.title if known else a.detector,
+            "identity": a.identity, "identity_name": a.identity_name, "inventory_id": a.inventory_id,
+            "owner": None, "human": a.human, "severity": a.severity, "status": a.status, "new": False,
             "first_seen": _iso(a.first_seen), "last_seen": _iso(a.last_seen), "count": a.count,
             "suppressed": a.suppressed, "owasp": a.owasp, "attack": a.attack, "summary": a.summary,
-            "baseline": a.baseline, "evidence": a.evidence, "events": a.events, "decided_by": a.decided_by,
-            "decided_at": _iso(a.decided_at), "reason": a.reason}
+            "baseline": a.baseline, "why": known.why if known else "", "evidence": a.evidence, "events": a.events,
+            "decided_by": a.decided_by, "decided_at": _iso(a.decided_at), "reason": a.reason}
+
+
+@lru_cache(maxsize=1)
+def _detectors() -> dict[str, Any]:
+    """Every detector by id (a module may define several)."""
+    from nhiguard.watch.detectors import all_detectors
+
+    out = {}
+    for m in all_detectors():
+        for d in getattr(m, "DETECTORS", (m.DETECTOR,)):
+            out[d.id] = d
+    return out
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -60,9 +75,12 @@ def write(fmt: str, alerts: Sequence[Any], stream: TextIO, stats: dict[str, Any]
             w.writerow([printable(" ".join(d[c]) if isinstance(d[c], list) else "" if d[c] is None else str(d[c]))
                         for c in CSV_COLUMNS])
     else:
+        if not docs:
+            stream.write("No alerts.\n")
         for d in docs:
+            status = "" if d["status"] == "open" else f"[{d['status']}] "
             stream.write(printable(f"{d['severity'].upper():8} {d['detector']:34} {d['id'][:10]}  "
-                                   f"{_short(d['identity_name'], 40):40} {d['summary']}") + "\n")
+                                   f"{_short(d['identity_name'], 40):40} {status}{d['summary']}") + "\n")
             if d.get("baseline"):
                 stream.write(printable(f"{'':8} {'':34} {'':10}  {'':40} baseline: {d['baseline']}") + "\n")
         if stats is not None:
@@ -70,7 +88,11 @@ def write(fmt: str, alerts: Sequence[Any], stream: TextIO, stats: dict[str, Any]
 
 
 def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else "..." + text[-(n - 3):]
+    """The start and the end of a long name (an e-mail's account and its domain both matter)."""
+    if len(text) <= n:
+        return text
+    head = (n - 3) // 2
+    return text[:head] + "..." + text[-(n - 3 - head):]
 
 
 def _level(sev: str) -> int:

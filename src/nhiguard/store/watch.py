@@ -4,7 +4,10 @@ that sees the same thing again, adds to one alert instead of raising another."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +57,35 @@ def _dt(ts: float) -> datetime:
 class WatchStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One watch run at a time per store: a run reads the baselines when it starts and
+        writes them when it ends, so two at once would lose one's learning. The next run
+        waits (a lock file beside an SQLite store, a session advisory lock on PostgreSQL)."""
+        db = self.db
+        if db.dialect == "sqlite":
+            if db.location.path is None:  # in memory: nobody else can see it
+                yield
+                return
+            import fcntl
+
+            with open(f"{db.location.path}.watch-lock", "a") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    print("nhiguard: another watch run is using this store; waiting for it", file=sys.stderr)
+                    fcntl.flock(fh, fcntl.LOCK_EX)
+                yield
+            return
+        key = "SELECT hashtext('nhiguard-watch:' || current_schema())"
+        if not db.scalar(f"SELECT pg_try_advisory_lock(({key}))"):
+            print("nhiguard: another watch run is using this store; waiting for it", file=sys.stderr)
+            db.execute(f"SELECT pg_advisory_lock(({key}))")
+        try:
+            yield
+        finally:
+            db.execute(f"SELECT pg_advisory_unlock(({key}))")
 
     # ------------------------------------------------------------------ profiles
 
@@ -144,7 +176,7 @@ class WatchStore:
             params.append(status)
         if detector:
             where.append("detector = ?")
-            params.append(detector)
+            params.append(detector if detector.startswith("watch.") else "watch." + detector)
         if identity:
             where.append("(identity = ? OR inventory_id = ? OR identity_name = ?)")
             params += [identity, identity, identity]
@@ -153,9 +185,15 @@ class WatchStore:
                       key=lambda a: (a.last_seen, a.id), reverse=True)
 
     def resolve_id(self, prefix: str) -> str:
-        rows = [r[0] for r in self.db.all("SELECT id FROM alerts WHERE id LIKE ?", (prefix + "%",))]
-        if len(rows) != 1:
-            raise KeyError(prefix if not rows else f"{prefix} matches {len(rows)} alerts")
+        """The one alert id that starts with `prefix` (at least 4 hex digits)."""
+        prefix = prefix.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{4,16}", prefix):
+            raise KeyError(f"{prefix!r} is no alert id (4 to 16 hex digits)")
+        rows = [r[0] for r in self.db.all("SELECT id FROM alerts WHERE substr(id, 1, ?) = ?", (len(prefix), prefix))]
+        if not rows:
+            raise KeyError(f"no alert {prefix}")
+        if len(rows) > 1:
+            raise KeyError(f"{prefix} starts {len(rows)} alert ids; give more of it")
         return rows[0]
 
     def set_status(self, alert_id: str, status: str, by: str, reason: str | None) -> None:

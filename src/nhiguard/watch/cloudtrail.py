@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from nhiguard.model.event import Event
+from nhiguard.watch.fields import obj, text
 from nhiguard.watch.timeparse import epoch
 
 _RESPONSE_NEEDED = frozenset({"ConsoleLogin", "CreateAccessKey"})
@@ -20,9 +21,11 @@ _RESOURCE_KEYS = ("userName", "roleName", "groupName", "policyArn", "secretId", 
 
 
 def event(rec: dict[str, Any], place: str) -> Event | None:
-    ui = rec.get("userIdentity")
-    if not isinstance(ui, dict):
-        ui = {}
+    ui = obj(rec, "userIdentity")
+    source = text(rec, "eventSource", required=True)
+    name = text(rec, "eventName", required=True)
+    address = text(rec, "sourceIPAddress")
+    agent = text(rec, "userAgent")
     kind = ui.get("type") or ""
     arn = ui.get("arn") or ""
     key_id = ui.get("accessKeyId") or ""
@@ -39,7 +42,7 @@ def event(rec: dict[str, Any], place: str) -> Event | None:
         ident = "aws:" + role
         session = arn.rsplit("/", 1)[-1]
         role_name = issuer.get("userName") or role.rsplit("/", 1)[-1]
-        if role_name.startswith("AWSReservedSSO_") or "@" in session:
+        if role_name.startswith("AWSReservedSSO_") or "@" in session or "/aws-reserved/sso.amazonaws.com/" in role:
             nonhuman = False  # a person through IAM Identity Center or a federation
         else:
             nonhuman = True
@@ -47,7 +50,7 @@ def event(rec: dict[str, Any], place: str) -> Event | None:
         ident = f"aws:root:{ui.get('accountId') or account}"
         nonhuman = False
     elif kind in ("AWSService", "AWSAccount"):
-        ident = "aws-service:" + str(ui.get("invokedBy") or rec.get("sourceIPAddress") or kind)
+        ident = "aws-service:" + str(ui.get("invokedBy") or address or kind)
         nonhuman = True
     elif kind in ("IdentityCenterUser", "SAMLUser", "WebIdentityUser", "FederatedUser", "Directory"):
         ident = "aws:" + (arn or str(ui.get("userName") or ui.get("principalId") or kind))
@@ -55,7 +58,6 @@ def event(rec: dict[str, Any], place: str) -> Event | None:
     else:
         ident = "aws:" + (arn or key_id or str(ui.get("principalId") or "unknown"))
     when = epoch(rec.get("eventTime"))
-    source = rec.get("eventSource") or ""
     service = source.split(".", 1)[0]
     params = rec.get("requestParameters")
     if not isinstance(params, dict):
@@ -67,7 +69,6 @@ def event(rec: dict[str, Any], place: str) -> Event | None:
             resource = v
             break
     count = 1
-    name = rec.get("eventName") or ""
     if name[-1:].isdigit() or name[-2:-1] == "v":
         name = _API_VERSION.sub("", name)  # Lambda's UpdateFunctionCode20150331v2
     if name == "BatchGetSecretValue":
@@ -89,7 +90,7 @@ def event(rec: dict[str, Any], place: str) -> Event | None:
         params["_mfa"] = ((ctx.get("attributes") or {}).get("mfaAuthenticated")) if isinstance(ctx, dict) else None
         params["_additional"] = rec.get("additionalEventData") if name == "ConsoleLogin" else None
     return Event(when, "cloudtrail", ident, kind, arn or str(ui.get("userName") or ""), f"{service}:{name}",
-                 service, resource, str(rec.get("sourceIPAddress") or ""), str(rec.get("userAgent") or ""),
+                 service, resource, address, agent,
                  not error, str(error), str(account), str(rec.get("awsRegion") or ""), count, place, nonhuman,
                  params)
 

@@ -64,7 +64,7 @@ class Recent:
     last_release_alert: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     event: Event
     profile: Profile  # before this event

@@ -2,14 +2,15 @@
 an identity, judged by every detector against the identity's profile as it was, and then
 learned into the profile. Signals become alerts, deduplicated (the same detector, identity
 and subject is one alert that counts repeats) and rate-limited per identity (beyond
-`alerts_per_hour` new alerts an hour, the rest are counted on the last one)."""
+`alerts_per_hour` new alerts an hour, the rest below high severity are counted on the last
+one; high and critical alerts are never held back)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -74,7 +75,8 @@ class WatchStats:
 class Watcher:
     def __init__(self, settings: Any, profiles: dict[str, Profile] | None = None, resolver: Resolver | None = None,
                  geo: Geo | None = None, detectors: list[ModuleType] | None = None,
-                 known_alerts: dict[str, str] | None = None, on_alert: Callable[[Alert], None] | None = None) -> None:
+                 known_alerts: dict[str, str] | None = None, on_alert: Callable[[Alert], None] | None = None,
+                 scrub: Callable[[str], str] | None = None) -> None:
         self.s = settings
         self.profiles = profiles if profiles is not None else {}
         self.resolver = resolver or Resolver()
@@ -85,6 +87,9 @@ class Watcher:
         self.alerts: dict[str, Alert] = {}
         self.recent: dict[str, Recent] = defaultdict(Recent)
         self.on_alert = on_alert
+        # log fields are free text: a token used as a trail or user name would otherwise reach
+        # the alert's summary, the store and the hooks in full
+        self.scrub = scrub or (lambda text: text)
         self._hourly: dict[str, tuple[int, int, str]] = {}  # identity -> (hour, new alerts, last alert id)
         self._held: dict[str, set[tuple[int, str]]] = {}  # identity -> (hour, alert id) held back
         self.learning_seconds = settings.learning_days * 86400.0
@@ -100,7 +105,7 @@ class Watcher:
             st.last_event = e.time
         p = self.profiles.get(e.identity)
         if p is None:
-            p = self.profiles[e.identity] = Profile(e.identity, e.time, e.time, principal=e.principal[:300],
+            p = self.profiles[e.identity] = Profile(e.identity, e.time, e.time, principal=self.scrub(e.principal[:300]),
                                                      identity_type=e.identity_type, nonhuman=e.nonhuman,
                                                      source=e.source)
         p.roll_hour(e.time)
@@ -181,16 +186,19 @@ class Watcher:
             a.count += 1
             a.last_seen = max(a.last_seen, e.time)
             a.first_seen = min(a.first_seen, e.time)
-            if severity > a.severity:
-                a.severity = severity
             if len(a.events) < 5:
                 a.events.append(e.raw)
+            if severity > a.severity:
+                a.severity = severity
+                if a.status == "open" and self.on_alert is not None:
+                    self.on_alert(a)  # an escalation is news to whoever is paged
             return
         hour = int(e.time // 3600)
         h, n, last = self._hourly.get(e.identity, (hour, 0, ""))
         if h != hour:
             h, n = hour, 0
-        if n >= self.s.alerts_per_hour and last in self.alerts:
+        # the budget holds back the lesser alerts only: a high or critical one always gets through
+        if n >= self.s.alerts_per_hour and last in self.alerts and severity < Severity.HIGH:
             held = self._held.setdefault(e.identity, set())
             if (h, aid) not in held:  # each held-back alert counts once, not each of its repeats
                 if len(held) > 10_000:
@@ -199,8 +207,12 @@ class Watcher:
                 self.alerts[last].suppressed += 1
             return
         status = self.known.get(aid)
-        a = Alert(aid, sig.detector, e.identity, who, severity, e.time, e.time, sig.summary, sig.baseline,
-                  dict(sig.evidence), events=[e.raw], status=status or "open", new=status is None)
+        clean = self.scrub
+        who = replace(who, name=clean(who.name)) if who.name else who
+        evidence = {k: clean(v) if isinstance(v, str) else [clean(x) if isinstance(x, str) else x for x in v]
+                    if isinstance(v, list) else v for k, v in sig.evidence.items()}
+        a = Alert(aid, sig.detector, e.identity, who, severity, e.time, e.time, clean(sig.summary),
+                  clean(sig.baseline), evidence, events=[e.raw], status=status or "open", new=status is None)
         self.alerts[aid] = a
         self._hourly[e.identity] = (h, n + 1, aid)
         self.stats.alerts += 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from nhiguard.model.event import Event
+from nhiguard.watch.fields import obj, text
 from nhiguard.watch.k8s_audit import object_params
 from nhiguard.watch.timeparse import epoch
 
@@ -15,8 +16,10 @@ def event(rec: dict[str, Any], place: str) -> Event | None:
     pp = rec.get("protoPayload")
     if not isinstance(pp, dict):
         return None
-    auth = pp.get("authenticationInfo") if isinstance(pp.get("authenticationInfo"), dict) else {}
-    email = str(auth.get("principalEmail") or auth.get("principalSubject") or "")
+    auth = obj(pp, "authenticationInfo", "protoPayload.")
+    meta = obj(pp, "requestMetadata", "protoPayload.")
+    email = text(auth, "principalEmail", where="authenticationInfo.") \
+        or text(auth, "principalSubject", where="authenticationInfo.")
     caller = ""
     chain = auth.get("serviceAccountDelegationInfo")
     if isinstance(chain, list) and chain:  # impersonation: the first link is who asked
@@ -27,7 +30,6 @@ def event(rec: dict[str, Any], place: str) -> Event | None:
         or (email.startswith("system:") and email != "system:anonymous") or None
     if nonhuman is None and "@" in email:
         nonhuman = False
-    meta = pp.get("requestMetadata") if isinstance(pp.get("requestMetadata"), dict) else {}
     method = str(pp.get("methodName") or "")
     service = str(pp.get("serviceName") or "").split(".", 1)[0]
     when = epoch(rec.get("timestamp") or rec.get("receiveTimestamp") or rec.get("p_event_time"))

@@ -19,6 +19,7 @@ class Place:
 
 
 NOWHERE = Place("", "", "")
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
 
 
 class Geo:
@@ -55,7 +56,8 @@ class Geo:
                 return Place("", address, "", service=True)
             return Place("", "unparsed:" + address[:60], "")
         prefix = str(ipaddress.ip_network(f"{ip}/{16 if ip.version == 4 else 48}", strict=False))
-        if ip.is_private or ip.is_loopback or ip.is_link_local:
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved \
+                or ip in _SHARED:  # carrier-grade NAT space: no network of the internet
             return Place("", "private", prefix, private=True)
         if self._db is None:
             return Place("", prefix, prefix)
@@ -65,3 +67,10 @@ class Geo:
             return Place("", prefix, prefix)
         country = r.country_code if r.country_code and r.country_code != "--" else ""
         return Place(country, r.asn_name or prefix, r.asn_cidr or prefix)
+
+
+def provider(network: str) -> str:
+    """The organisation behind a network name: one provider registers several (AMAZON-02
+    and AMAZON-AES, GOOGLE and GOOGLE-CLOUD-PLATFORM, MICROSOFT-CORP-MSN-AS-BLOCK)."""
+    head = network.upper().replace("_", "-").replace(" ", "-").split("-", 1)[0]
+    return head if len(head) >= 3 and head != "ASN" else network.upper()

@@ -8,17 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from nhiguard.model.event import Event
+from nhiguard.watch.fields import text
 from nhiguard.watch.timeparse import epoch
 
 _SERVER_TO_SERVER = ("GitHub App server-to-server token", "OAuth server-to-server token")
 
 
 def event(rec: dict[str, Any], place: str) -> Event | None:
-    action = rec.get("action")
-    if not isinstance(action, str) or not action:
+    action = text(rec, "action", required=True)
+    if not action:
         return None
-    actor = str(rec.get("actor") or rec.get("user") or "")
-    hashed = rec.get("hashed_token")
+    actor = text(rec, "actor") or text(rec, "user")
+    hashed = text(rec, "hashed_token")
+    ip = text(rec, "actor_ip")
     access = str(rec.get("programmatic_access_type") or "")
     if actor.endswith("[bot]") or rec.get("actor_is_bot") is True or access in _SERVER_TO_SERVER:
         kind, nonhuman = "app", True
@@ -40,9 +42,9 @@ def event(rec: dict[str, Any], place: str) -> Event | None:
     org = str(rec.get("org") or rec.get("business") or "")
     params = {k: rec[k] for k in ("user", "permission", "old_permission", "token_id", "token_scopes", "visibility",
                                   "public_repo", "name", "config", "transport_protocol_name", "protocol_name",
-                                  "integration", "operation_type", "programmatic_access_type")
+                                  "integration", "operation_type", "programmatic_access_type", "request_method",
+                                  "route", "url_path")
               if k in rec}
-    ip = str(rec.get("actor_ip") or "")
     status = rec.get("status_code")  # api.request events: a refused or failed call did not work
     failed = isinstance(status, int) and not isinstance(status, bool) and status >= 400
     return Event(when, "github", ident, kind, actor, f"github:{action}", action.split(".", 1)[0],

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from nhiguard.model.event import Event
+from nhiguard.watch.fields import obj, text, texts
 from nhiguard.watch.timeparse import epoch
 
 _SKIP_STAGES = frozenset({"RequestReceived", "ResponseStarted"})
@@ -23,9 +24,10 @@ def event(rec: dict[str, Any], place: str, cluster: str = "") -> Event | None:
         streaming = ref.get("subresource") in _STREAMING
         if stage == "RequestReceived" or streaming == (stage == "ResponseComplete"):
             return None
-    user = rec.get("user") if isinstance(rec.get("user"), dict) else {}
-    imp = rec.get("impersonatedUser") if isinstance(rec.get("impersonatedUser"), dict) else None
-    name = str((imp or user).get("username") or "")
+    user = obj(rec, "user")
+    imp = obj(rec, "impersonatedUser") or None
+    caller = text(user, "username", where="user.")
+    name = text(imp, "username", where="impersonatedUser.") if imp else caller
     if name.startswith("system:serviceaccount:"):
         kind, nonhuman = "serviceaccount", True
     elif name == "system:anonymous":
@@ -43,12 +45,12 @@ def event(rec: dict[str, Any], place: str, cluster: str = "") -> Event | None:
     status = rec.get("responseStatus") if isinstance(rec.get("responseStatus"), dict) else {}
     code = status.get("code")
     ok = not isinstance(code, int) or code < 400
-    ips = rec.get("sourceIPs") if isinstance(rec.get("sourceIPs"), list) else []
-    obj = rec.get("requestObject") if isinstance(rec.get("requestObject"), dict) else {}
+    ips = texts(rec, "sourceIPs")
+    body = rec.get("requestObject") if isinstance(rec.get("requestObject"), dict) else {}
     params: dict[str, Any] = {"namespace": ref.get("namespace") or "", "name": ref.get("name") or "",
                               "group": (user.get("groups") or []) if isinstance(user.get("groups"), list) else [],
-                              "impersonator": user.get("username") if imp else ""}
-    params.update(object_params(obj))
+                              "impersonator": caller if imp else ""}
+    params.update(object_params(body))
     reason = (rec.get("annotations") or {}).get("authorization.k8s.io/reason") if isinstance(
         rec.get("annotations"), dict) else None
     if reason:
@@ -56,7 +58,7 @@ def event(rec: dict[str, Any], place: str, cluster: str = "") -> Event | None:
     # a namespaced request without a name (list, watch, create of a generated name) is on "ns/"
     where = f"{ref['namespace']}/{ref.get('name') or ''}" if ref.get("namespace") else str(ref.get("name") or "")
     return Event(when, "kubernetes", f"k8s:{cluster + '/' if cluster else ''}{name}", kind, name,
-                 f"k8s:{verb} {resource}", "k8s", where, str(ips[0]) if ips else "", str(rec.get("userAgent") or ""),
+                 f"k8s:{verb} {resource}", "k8s", where, ips[0] if ips else "", str(rec.get("userAgent") or ""),
                  ok, "" if ok else str(code), cluster, "", 1, place, nonhuman, params)
 
 

@@ -20,7 +20,9 @@ class Unrecognised(ValueError):
 
 
 class BadRecord(ValueError):
-    """An audit record that cannot become an Event (no time, a time that is no time)."""
+    """An audit record that cannot become an Event: no time, a time that is no time or no
+    plausible one, a field of the wrong type (an address that is no string, a user that is
+    no object)."""
 
 
 def event(rec: dict[str, Any], place: str, cluster: str = "") -> Event | None:
@@ -47,7 +49,7 @@ def _event(rec: dict[str, Any], place: str, cluster: str = "") -> Event | None:
         inner = rec["properties"].get("log")  # AKS diagnostic logs wrap each audit event as a string
         try:
             doc = json.loads(inner) if isinstance(inner, str) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's json reads
             doc = None
         if isinstance(doc, dict):
             if not (doc.get("requestReceivedTimestamp") or doc.get("stageTimestamp")):

@@ -62,7 +62,7 @@ class Resolver:
         if self._leaked and e.identity.startswith("aws:AKIA"):
             hit = self._leaked.get(fingerprint(e.identity[4:].encode(), self._key))
             if hit is not None:
-                who = replace(who, leak=f"finding {hit[0]} ({hit[1]})")
+                who = replace(who, leak=f"finding {hit[0]} ({hit[1]})", inventory_id=who.inventory_id or f"finding/{hit[0]}")
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[e.identity] = who

@@ -5,6 +5,7 @@ loop the command does."""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 import time
@@ -44,12 +45,13 @@ _TAIL = 65536
 
 
 def feed_paths(w: Watcher, inputs: Inputs, problems: ReadProblems, ledger: Ledger | None = None) -> None:
-    """Every record of every input, in order. With a ledger, a file read before is skipped
-    when unchanged, and read on from where it stopped when it only grew (JSON Lines)."""
-    for path in log_files(inputs.paths, problems):
+    """Every record of every input, files in the order of their first events. With a
+    ledger, a file read before is skipped when unchanged, and read on from where it stopped
+    when it only grew (JSON Lines)."""
+    for path in in_time_order(list(log_files(inputs.paths, problems)), inputs.cluster):
         w.stats.files += 1
-        if path == "-":
-            feed_records(w, records(sys.stdin.buffer, "stdin", problems), inputs.cluster, problems)
+        if path == "-":  # standard input does not grow once read: an unfinished last line is malformed
+            feed_records(w, records(sys.stdin.buffer, "stdin", problems, growing=False), inputs.cluster, problems)
             continue
         try:
             stream = open(path, "rb")  # noqa: SIM115
@@ -64,16 +66,47 @@ def feed_paths(w: Watcher, inputs: Inputs, problems: ReadProblems, ledger: Ledge
             stream.close()
 
 
+def in_time_order(paths: list[str], cluster: str = "") -> list[str]:
+    """Files by the time of their first event. Baselines are learned in time order:
+    CloudTrail's delivery folders (AWSLogs/<account>/CloudTrail/<region>/<date>/) list one
+    region's days before the next region's, and read in that order a workload seen in two
+    regions would look new in the second (and travel back in time between them)."""
+    if len(paths) < 2:
+        return paths
+    firsts = {p: _first_time(p, cluster) for p in paths if p != "-"}
+    return sorted(paths, key=lambda p: (p != "-", firsts.get(p, math.inf), p))
+
+
+def _first_time(path: str, cluster: str) -> float:
+    """When the file's first readable event happened (infinity if none is found soon)."""
+    try:
+        with open(path, "rb") as fh:
+            for n, (place, rec) in enumerate(records(fh, path, ReadProblems())):
+                try:
+                    e = event(rec, place, cluster)
+                except (BadRecord, Unrecognised):
+                    e = None
+                if e is not None:
+                    return e.time
+                if n >= 20:
+                    break
+    except (OSError, RecursionError, ValueError):
+        pass
+    return math.inf
+
+
 def _feed_file(w: Watcher, stream: BinaryIO, path: str, cluster: str, problems: ReadProblems,
                ledger: Ledger | None) -> None:
     size = os.fstat(stream.fileno()).st_size
     start = stream.read(_HEAD)
     stream.seek(0)
     # a file is known by its first KiB wherever it lies, and by its path (which stays when
-    # a small file grows past a KiB)
-    heads = [hashlib.sha256(b"path:" + os.path.abspath(path).encode()).hexdigest()]
+    # a small file grows past a KiB); read for another --cluster, it is another input (the
+    # same Kubernetes audit log shipped from two clusters' paths is two clusters' events)
+    scope = b"cluster:%s\n" % cluster.encode() if cluster else b""
+    heads = [hashlib.sha256(scope + b"path:" + os.path.abspath(path).encode()).hexdigest()]
     if len(start) == _HEAD:
-        heads.insert(0, hashlib.sha256(start).hexdigest())
+        heads.insert(0, hashlib.sha256(scope + start).hexdigest())
     first_line = 1
     before = w.stats.events
     known = None
@@ -95,34 +128,26 @@ def _feed_file(w: Watcher, stream: BinaryIO, path: str, cluster: str, problems: 
                 stream.seek(0)
         else:
             stream.seek(0)
+    partial = len(problems.partial)
     feed_records(w, records(stream, path, problems, first_line), cluster, problems)
     if ledger is not None:
-        done = size if _gzip(stream) else _complete_lines(stream, size)
+        # the reader left a last line that is still being written: the next run reads it
+        done = _last_line_start(stream, size) if len(problems.partial) > partial else size
         for head in heads:
             ledger.record_input(head, path, done, _tail(stream, done), w.stats.events - before)
 
 
-def _complete_lines(stream: BinaryIO, size: int) -> int:
-    """Where the last complete record ends: the end of the file when its last line is a
-    whole record (with or without a newline), else the start of that line, which is still
-    being written and will be read next time."""
-    stream.seek(0)
-    if stream.read(64).lstrip()[:1] == b"[":  # one array document: read whole or not at all
-        return size
-    start = max(0, size - _TAIL)
-    stream.seek(start)
-    data = stream.read(size - start)
-    if not data or data.endswith(b"\n"):
-        return size
-    cut = data.rfind(b"\n")
-    last = data[cut + 1:]
-    if last.strip() in (b"}", b"]"):  # the end of a pretty-printed document
-        return size
-    try:
-        _loads(last)
-        return size
-    except _DecodeError:
-        return start + cut + 1 if cut >= 0 else size
+def _last_line_start(stream: BinaryIO, size: int) -> int:
+    """Where the file's last line starts (past its last newline; 0 if it has none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL)
+        stream.seek(start)
+        cut = stream.read(end - start).rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
 
 
 def _gzip(stream: BinaryIO) -> bool:
@@ -215,10 +240,10 @@ def follow(w: Watcher, path: str, cluster: str, problems: ReadProblems, stop: Ca
                 continue
             try:
                 doc = _loads(line)
-            except _DecodeError:
-                problems.bad(f"{path}:{lineno}", _why(line.strip()))
+            except _DecodeError as exc:  # RecursionError too: `[[[[...` nested past what json reads
+                problems.bad(f"{path}:{lineno}", _why(line.strip(), exc))
                 continue
-            feed_records(w, _expand(doc, f"{path}:{lineno}"), cluster, problems)
+            feed_records(w, _expand(doc, f"{path}:{lineno}", problems), cluster, problems)
     if fh is not None:
         fh.close()
 

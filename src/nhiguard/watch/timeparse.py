@@ -1,19 +1,49 @@
 """Timestamps as audit logs write them, to epoch seconds: ISO 8601 with Z or an offset and
 any number of fraction digits, a space for the T, and epoch numbers in seconds or
 milliseconds (GitHub writes milliseconds). Hand-parsed: a log has a timestamp per record,
-and `datetime.fromisoformat` per record was a tenth of the whole watch loop."""
+and `datetime.fromisoformat` per record was a tenth of the whole watch loop.
+
+A time is also refused when no audit record can have it: before 2000 (a timestamp `123` is
+1970, an epoch in the wrong unit) or more than two days after the clock (the year 2500 is a
+typo; a little ahead is a skewed clock). Either would make an identity's baseline span
+decades. The bounds are two comparisons per record: the later one is moved on from the
+clock only when a time passes it, so a `--follow` running for weeks keeps up."""
 
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 _YEAR_10000 = 253402300800.0
+EARLIEST = 946684800.0  # 2000-01-01T00:00:00Z
+AHEAD = 2 * 86400.0  # how far past the clock a time may be
+_latest = time.time() + AHEAD
 
 
 def epoch(value: Any) -> float:
+    """Epoch seconds of a record's time; ValueError for what is no time or not a plausible one."""
+    seconds = _parse(value)
+    if EARLIEST <= seconds <= _latest:
+        return seconds
+    return _implausible(value, seconds)
+
+
+def _implausible(value: Any, seconds: float) -> float:
+    global _latest
+    if seconds > _latest:
+        _latest = time.time() + AHEAD
+        if seconds <= _latest:
+            return seconds
+    why = "before 2000" if seconds < EARLIEST else "more than 2 days after now"
+    if not isinstance(value, str) or value.isdigit():  # an epoch number: say which time it is
+        why = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ, ") + why
+    raise ValueError(f"not a plausible time: {str(value)[:40]} ({why})")
+
+
+def _parse(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             seconds = value / 1000.0 if value > 10**11 else float(value)
@@ -26,8 +56,8 @@ def epoch(value: Any) -> float:
     if not isinstance(value, str) or len(value) < 10:
         raise ValueError(f"not a time: {value!r}")
     if value.isascii() and value.isdigit():
-        return epoch(int(value))
-    base = _day(value[:10]) + _clock(value)
+        return _parse(int(value))
+    base = _base(value[:19])
     frac = value[19:]
     if not frac:
         return base
@@ -56,6 +86,12 @@ def _clock(value: str) -> int:
     if h > 23 or m > 59 or sec > 60:
         raise ValueError(f"not a time: {value!r}")
     return h * 3600 + m * 60 + sec
+
+
+@lru_cache(maxsize=8192)
+def _base(head: str) -> float:
+    """Epoch seconds of "YYYY-MM-DDTHH:MM:SS" (records of one second share it)."""
+    return _day(head[:10]) + _clock(head)
 
 
 @lru_cache(maxsize=4096)

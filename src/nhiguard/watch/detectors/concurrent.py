@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nhiguard.model.severity import Severity
 from nhiguard.watch.detector import Context, Detector, Signal
+from nhiguard.watch.geo import provider
 
 DETECTOR = Detector("watch.concurrent-networks", "Used from two networks at once", Severity.HIGH, ("NHI2:2025",),
                     ("T1078.004",), "a credential active from two networks in the same minutes is shared or stolen")
@@ -16,10 +17,14 @@ def check(ctx: Context) -> list[Signal]:
         return []
     window = ctx.settings.concurrent_window
     nets = recent.networks
+    if len(nets) == 1 and place.network in nets:  # the usual case: one network, still the same
+        nets[place.network] = e.time
+        return []
     for net, seen in list(nets.items()):
-        if e.time - seen > window:
+        if abs(e.time - seen) > window:  # abs: logs read out of time order
             del nets[net]
-    others = [n for n in nets if n != place.network]
+    mine = provider(place.network)
+    others = [n for n in nets if n != place.network and provider(n) != mine]  # one cloud's regions are one
     nets[place.network] = e.time
     if not others or not ctx.established:
         return []

@@ -5,6 +5,8 @@ stolen one it was made with."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from nhiguard.model.severity import Severity
 from nhiguard.watch.detector import Context, Detector, Signal, routine
 
@@ -51,10 +53,18 @@ _GCP_PERMISSIONS = {"iam.serviceAccountKeys.create": ("a service-account key cre
                     "storage.hmacKeys.create": ("a Cloud Storage HMAC key created", Severity.HIGH)}
 
 
+# REST routes that make credentials, for calls logged only as api.request (made with a token)
+_GITHUB_API = {"/user/keys": ("an SSH key added to the token's user", Severity.HIGH),
+               "/keys": ("a deploy key added", Severity.HIGH),
+               "/user/gpg_keys": ("a GPG key added to the token's user", Severity.MEDIUM),
+               "/hooks": ("a webhook created (it receives every event, and can carry a secret out)",
+                          Severity.MEDIUM)}
+
+
 def relevant(action: str) -> bool:
     service, _, op = action.partition(":")
     return (action in _AWS or action == "iam:CreateAccessKey" or service == "gcp"  # any method: see permissions
-            or service == "github" and op in _GITHUB
+            or service == "github" and (op in _GITHUB or op == "api.request")
             or action in ("k8s:create secrets", "k8s:create serviceaccounts", "k8s:create serviceaccounts/token"))
 
 
@@ -76,6 +86,8 @@ def _check(ctx: Context) -> list[Signal]:
                            Severity.HIGH)]
         return [Signal(DETECTOR, f"{target or e.principal} created an access key for itself", "",
                        f"CreateAccessKey:{target}", {"target_user": target}, Severity.LOW)]
+    if e.action in ("iam:CreateLoginProfile", "iam:UpdateLoginProfile"):
+        return _login_profile(e)
     if e.action in _AWS:
         what, sev = _AWS[e.action]
         target = str(p.get("userName") or p.get("instanceId") or e.resource or "")
@@ -94,16 +106,50 @@ def _check(ctx: Context) -> list[Signal]:
     if service == "github" and op in _GITHUB:
         what, sev = _GITHUB[op]
         return [Signal(DETECTOR, f"{what} in {e.resource}", "", f"{op}:{e.resource}", {"resource": e.resource}, sev)]
+    if e.action == "github:api.request" and str(p.get("request_method") or "").upper() == "POST":
+        route = str(p.get("route") or p.get("url_path") or "")
+        for suffix, (what, sev) in _GITHUB_API.items():
+            if route.rstrip("/").endswith(suffix):
+                return [Signal(DETECTOR, f"{what} through the API ({route}) by {e.principal or 'a token'}", "",
+                               f"api:{route}", {"route": route}, sev)]
     if e.action == "k8s:create secrets" and p.get("secret_type") == "kubernetes.io/service-account-token" \
-            and not e.principal.startswith("system:"):
+            and not _control_plane(e.principal):
         return [Signal(DETECTOR, f"a long-lived service-account token Secret {e.resource} created by {e.principal}",
                        "", f"sa-token:{e.resource}", {"secret": e.resource}, Severity.HIGH)]
-    if e.action == "k8s:create serviceaccounts" and not e.principal.startswith("system:"):
+    if e.action == "k8s:create serviceaccounts" and not _control_plane(e.principal):
         ns = str(p.get("namespace") or "")
         return [Signal(DETECTOR, f"service account {e.resource} created by {e.principal}", "",
                        f"sa:{e.resource}", {"service_account": e.resource},
                        Severity.MEDIUM if ns in ("kube-system", "kube-public") else Severity.LOW)]
-    if e.action == "k8s:create serviceaccounts/token" and not e.principal.startswith("system:"):
+    if e.action == "k8s:create serviceaccounts/token" and not _control_plane(e.principal):
         return [Signal(DETECTOR, f"a token minted for service account {e.resource} by {e.principal}", "",
                        f"token-request:{e.resource}", {"service_account": e.resource}, Severity.LOW)]
     return []
+
+
+def _login_profile(e: Any) -> list[Signal]:
+    """A console password set for a user: by the user itself (low), as an administrator's
+    reset the user must change at first sign-in (medium), or set for another user to a
+    password the caller knows (high: a way in that survives the stolen key)."""
+    what, sev = _AWS[e.action]
+    p = e.params
+    target = str(p.get("userName") or e.resource or "")
+    caller = str(p.get("_caller_user") or p.get("_session") or "")
+    if target and target == caller:
+        what, sev = f"{target} set its own console password", Severity.LOW
+    elif p.get("passwordResetRequired") is True:
+        what, sev = what.format(target=target or "a user") + " (to be changed at first sign-in)", Severity.MEDIUM
+    else:
+        what = what.format(target=target or "a user")
+    return [Signal(DETECTOR, what, "", f"{e.action}:{target}", {"action": e.action, "target": target or None,
+                                                                "reset_required": p.get("passwordResetRequired")},
+                   sev)]
+
+
+def _control_plane(principal: str) -> bool:
+    """Kubernetes' own components (system:kube-controller-manager, system:node:..., and the
+    controllers' service accounts in kube-system), which make tokens and accounts as their
+    job; any other service account doing it is a workload's credential at work."""
+    if principal.startswith("system:serviceaccount:"):
+        return principal.startswith("system:serviceaccount:kube-system:")
+    return principal.startswith("system:")

@@ -22,8 +22,8 @@ def _added_accounts(p: dict[str, Any]) -> list[str]:
     for key in ("createVolumePermission", "launchPermission"):
         add = ((p.get(key) or {}).get("add") or {}) if isinstance(p.get(key), dict) else {}
         for item in (add.get("items") or []) if isinstance(add, dict) else []:
-            if isinstance(item, dict):
-                out.append(str(item.get("userId") or item.get("group") or "?"))
+            if isinstance(item, dict) and (item.get("userId") or item.get("group") == "all"):
+                out.append(str(item.get("userId") or "all"))
     vals = p.get("valuesToAdd")
     if isinstance(vals, list):
         out += [str(v) for v in vals]

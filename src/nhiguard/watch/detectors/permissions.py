@@ -133,9 +133,13 @@ def _check(ctx: Context) -> list[Signal]:
         roles = sorted({b.get("role") for b in p.get("bindings") or [] if b.get("role")} |
                        {d.get("role") for d in p.get("binding_deltas") or [] if d.get("action") == "ADD"})
         admin = [r for r in roles if r in _ADMIN_ROLES_GCP]
-        return [Signal(DETECTOR, f"IAM policy of {e.resource} set" + (f", granting {', '.join(admin)}" if admin else ""),
-                       "", f"{op}:{e.resource}:{','.join(admin)}", {"resource": e.resource, "roles": roles[:20]},
-                       Severity.HIGH if admin else None)]
+        members = sorted({d.get("member") for d in p.get("binding_deltas") or []
+                          if d.get("action") == "ADD" and d.get("role") in admin and d.get("member")})
+        sev = Severity.CRITICAL if "roles/owner" in admin else Severity.HIGH if admin else None
+        return [Signal(DETECTOR, f"IAM policy of {e.resource} set" + (f", granting {', '.join(admin)}" if admin else "")
+                       + (f" to {', '.join(members[:5])}" if members else ""),
+                       "", f"{op}:{e.resource}:{','.join(admin)}",
+                       {"resource": e.resource, "roles": roles[:20], "members": members[:20] or None}, sev)]
     if service == "github" and op in _GITHUB_GRANTS:
         perm = str(p.get("permission") or "")
         sev = Severity.HIGH if perm in ("admin", "owner") or op == "business.add_admin" else Severity.LOW

@@ -6,6 +6,7 @@ from __future__ import annotations
 from nhiguard.model.severity import Severity
 from nhiguard.watch.countries import distance_km
 from nhiguard.watch.detector import Context, Detector, Signal
+from nhiguard.watch.geo import provider
 
 DETECTOR = Detector("watch.impossible-travel", "Impossible travel", Severity.HIGH, ("NHI2:2025",), ("T1078.004",),
                     "no workload moves between continents in minutes: two holders use the same credential "
@@ -16,8 +17,10 @@ def check(ctx: Context) -> list[Signal]:
     p, place, e = ctx.profile, ctx.place, ctx.event
     if not place.country or not p.last_country or place.country == p.last_country:
         return []
-    if place.network == p.last_network:
+    if provider(place.network) == provider(p.last_network):
         return []  # one provider's addresses in two regions (a cloud, a CI fleet), not two holders
+    if e.time < p.last_country_time:
+        return []  # logs read out of time order: no speed can be told
     if place.country in p.countries and p.last_country in p.countries and ctx.established \
             and p.countries[place.country] > 2 and p.countries[p.last_country] > 2:
         return []  # both are places the identity is known to work from (multi-region workloads)

@@ -262,7 +262,7 @@ def validate(s: Settings) -> Settings:
             raise ConfigError(f"verify_endpoints (--verify-endpoint): {exc}") from None
         s = s.with_(verify_endpoints=tuple(f"{k}={v}" for k, v in endpoints.items()))
     for name in ("min_events", "discovery_window", "discovery_threshold", "volume_min", "concurrent_window",
-                 "alerts_per_hour"):
+                 "alerts_per_hour", "unused_days", "max_key_age_days", "max_token_lifetime_days"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name}: must be at least 1, got {getattr(s, name)}")
     if not s.learning_days >= 0:  # also refuses NaN

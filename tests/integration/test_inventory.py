@@ -219,6 +219,85 @@ def test_bad_records_are_reported_and_the_rest_imported(tmp_path):
     assert {f"arn:aws:iam::{X.ACCOUNT}:user/good", f"arn:aws:iam::{X.ACCOUNT}:user/later", KEY_ID} <= set(ids)
 
 
+def test_a_key_rotated_out_of_its_slot_is_marked_deleted_and_imports_count_truthfully(tmp_path):
+    old, kept, later = KEY_ID, "AKIA" + "B" * 16, "AKIA" + "C" * 16
+    ci = f"arn:aws:iam::{X.ACCOUNT}:user/ci"
+
+    def imported(kind, name, data):
+        result = run(tmp_path, "inventory", "import", kind, write(tmp_path, name, data))
+        assert result.code == 0, result.stderr
+        return result.stderr
+
+    assert "3 new identities, 0 merged, 0 unchanged" in imported(
+        "aws-credential-report", "r1.csv", X.credential_report([X.report_row("ci", 900, key1=(200, 2), key2=(1, None))]))
+    listing = json.dumps(X.access_keys("ci", [(old, 200, "Active"), (kept, 1, "Active"), (later, 0, "Active")])).encode()
+    assert "1 new identity, 2 merged, 0 unchanged" in imported("aws-access-keys", "k.json", listing)  # named slots
+    assert "0 new identities, 0 merged, 3 unchanged" in imported("aws-access-keys", "k.json", listing)
+    # slot 1 rotated: the report names a key made hours ago, and no longer the old one
+    rotated = X.credential_report([X.report_row("ci", 900, key1=(0.1, None), key2=(1, None))])
+    said = imported("aws-credential-report", "r2.csv", rotated)
+    assert "1 new identity, 2 merged, 0 unchanged" in said
+    assert f"ci: {old[:4]}...{old[-4:]} (created {X.ago(200)[:10]}, slot 1) is no longer in the report" in said
+    ids = listed(tmp_path)
+    assert ids[old]["status"] == "deleted" and "r2.csv" in ids[old]["attributes"]["status_reason"]
+    assert ids[kept]["status"] == ids[f"{ci}#key1"]["status"] == "active"
+    assert ids[later]["status"] == "active"  # made after the newest time the report shows: not its to judge
+    assert "0 new identities, 0 merged, 3 unchanged" in imported("aws-credential-report", "r2.csv", rotated)
+
+
+def test_the_credential_report_as_aws_prints_it_and_key_last_use_outputs(tmp_path):
+    import base64
+
+    report = X.credential_report([X.report_row("ci", 900, key1=(5, 2))])
+    printed = json.dumps({"Content": base64.b64encode(report).decode(), "ReportFormat": "text/csv",
+                          "GeneratedTime": X.ago_z(0)}, indent=4).encode()
+    got = run(tmp_path, "inventory", "import", "aws-credential-report", write(tmp_path, "cr.json", printed))
+    assert got.code == 0 and "2 new identities" in got.stderr and "base64 Content" in got.stderr
+    last_used = X.key_last_used("ci", KEY_ID, 2)
+    del last_used["AccessKeyId"]  # `aws iam get-access-key-last-used` does not print it
+    path = write(tmp_path, "last-used.json", json.dumps(last_used).encode())
+    unnamed = run(tmp_path, "inventory", "import", "aws-access-keys", path)
+    assert unnamed.code == 2 and "--key" in unnamed.stderr and KEY_ID not in listed(tmp_path)
+    named = run(tmp_path, "inventory", "import", "aws-access-keys", path, "--key", KEY_ID)
+    assert named.code == 0, named.stderr
+    assert listed(tmp_path)[KEY_ID]["last_used"] == X.ago_z(2)
+    again = run(tmp_path, "inventory", "import", "aws-access-keys", path, "--key", KEY_ID)
+    assert again.code == 0 and "0 new identities, 0 merged, 1 unchanged" in again.stderr
+    by_name = run(tmp_path, "inventory", "import", "aws-access-keys", write(tmp_path, f"{KEY_ID}.json",
+                                                                               json.dumps(last_used).encode()))
+    assert by_name.code == 0 and "0 new identities, 1 merged" in by_name.stderr  # one more source
+    for bad, says in ((("aws-access-keys", path, "--key", "AKIA123"), "not an access key id"),
+                      (("aws-credential-report", path, "--key", KEY_ID), "only for aws-access-keys"),
+                      (("aws-access-keys", path, path, "--key", KEY_ID), "give one FILE")):
+        refused = run(tmp_path, "inventory", "import", *bad)
+        assert refused.code == 2 and says in refused.stderr
+
+
+@pytest.mark.parametrize(("kind", "data", "says"), [
+    ("aws-credential-report", X.credential_report([X.report_row("ci", 9)]).replace(b"access_key_1_active,", b""),
+     "without the access_key_1_active column the import reads"),
+    ("aws-credential-report", "user,arn,user_creation_time\nJosé,a,b\n".encode("latin-1"), "not UTF-8 text"),
+    ("aws-credential-report", b"", "the file is empty"),
+    ("aws-credential-report", b'{"ReportFormat": "text/csv"}', "a JSON document without a Content field"),
+])
+def test_a_credential_report_that_cannot_be_read_truthfully_is_refused(tmp_path, kind, data, says):
+    result = run(tmp_path, "inventory", "import", kind, write(tmp_path, "x", data))
+    assert result.code == 2 and says in result.stderr and "record(s)" not in result.stderr
+
+
+def test_malformed_kubernetes_items_are_reported_and_the_rest_imported(tmp_path):
+    items = [X.k8s_sa("ci", "deployer"), {"kind": "ServiceAccount", "metadata": "oops"}, "str-item", None,
+             {**X.k8s_binding("RoleBinding", "rb", "ClusterRole", "view", [("ci", "deployer")], ns="ci"),
+              "roleRef": None, "subjects": None}, X.k8s_sa("billing", "invoices")]
+    result = run(tmp_path, "inventory", "import", "k8s", write(tmp_path, "k.json", X.k8s_list(items)))
+    assert result.code == 2 and "4 skipped" in result.stderr
+    for says in ("items[1]: ServiceAccount whose metadata is a string", "items[2]: a string",
+                 "items[3]: null", "items[4]: RoleBinding ci/rb: no roleRef",
+                 "note: no --account: service accounts are keyed by namespace/name without a cluster"):
+        assert says in result.stderr
+    assert {"ci/deployer", "billing/invoices"} <= set(listed(tmp_path))
+
+
 # ------------------------------------------------------------------ linking, owners, posture
 
 
@@ -236,7 +315,8 @@ def test_a_leaked_key_is_linked_to_its_user_with_owner_and_environments(tmp_path
     assert key["owner"] == "platform"  # its user's tag; CODEOWNERS comes after tags
     leaked = [i for i in posture(tmp_path) if i["identity"] == key["id"]]
     got = {i["check_id"]: i for i in leaked}
-    assert got["nhi.leaked"]["severity"] == "critical"
+    # only the key id leaked: it names the key but cannot sign; serious, not critical
+    assert got["nhi.leaked"]["severity"] == "high" and "only its key id" in got["nhi.leaked"]["message"]
     assert got["nhi.environment-crossing"]["evidence"]["environments"] == ["development", "production"]
     assert "nhi.long-lived" not in got  # five days old
     assert KEY_ID not in json.dumps(leaked)  # named by its short form only
@@ -330,6 +410,39 @@ def test_list_formats_and_filters(tmp_path):
     assert missing.code == 2 and "no store" in missing.stderr
 
 
+def test_list_filters_ignore_case_and_say_when_nothing_matches(tmp_path):
+    for kind, path in aws_estate(tmp_path).items():
+        run(tmp_path, "inventory", "import", kind, path)
+    assert listed(tmp_path, "--provider", "AWS", "--owner", "PLATFORM").keys() == listed(
+        tmp_path, "--provider", "aws", "--owner", "platform").keys() != set()
+    none = run(tmp_path, "inventory", "list", "--provider", "gcp")
+    assert none.code == 0 and "no identity matches the filters" in none.stdout and "import" not in none.stdout.split(";")[0]
+
+
+def test_names_from_providers_cannot_drive_or_reorder_the_terminal(tmp_path):
+    pats = X.github_pats([{"name": "ab\u202ecd\x07e\u2066"}])
+    run(tmp_path, "inventory", "import", "github-pats", write(tmp_path, "p.json", pats), "--account", "acme")
+    table = run(tmp_path, "inventory", "list").stdout
+    assert "ab\\u202ecd\\x07e\\u2066" in table and not any(c in table for c in "\u202e\x07\u2066")
+
+
+def test_an_environment_set_by_hand_is_manual_survives_imports_and_can_be_forgotten(tmp_path):
+    files = aws_estate(tmp_path)
+    run(tmp_path, "inventory", "import", "aws-authorization-details", files["aws-authorization-details"])
+    arn = f"arn:aws:iam::{X.ACCOUNT}:user/ci-deployer"
+    user = listed(tmp_path)[arn]
+    assert run(tmp_path, "inventory", "own", user["id"], "--environment", "staging").code == 0
+    run(tmp_path, "inventory", "import", "aws-authorization-details", files["aws-authorization-details"])
+    user = listed(tmp_path)[arn]
+    assert (user["environment"], user["environment_source"]) == ("staging", "manual")
+    assert user["owner"] == "platform"  # the owner was not touched
+    both = run(tmp_path, "inventory", "own", user["id"], "--owner", "sre", "--clear")
+    assert both.code == 2 and "give one of them" in both.stderr
+    cleared = run(tmp_path, "inventory", "own", user["id"], "--clear-environment")
+    assert cleared.code == 0 and "environment cleared" in cleared.stderr
+    assert listed(tmp_path)[arn]["environment"] is None  # ci-deployer has no environment tag
+
+
 # ------------------------------------------------------------------ live AWS (moto server), PostgreSQL
 
 
@@ -405,3 +518,17 @@ def test_a_service_account_used_from_a_laptop_in_the_audit_logs_is_human_use(tmp
     assert nhiguard("alerts", "set", alert["id"], "false_positive", "--store", tmp_path / "s.db", cwd=tmp_path).code == 0
     after = json.loads(run(tmp_path, "posture", "--check", "nhi.human-use", "-f", "json").stdout)
     assert not [i for i in after if i["evidence"].get("alert") == alert["id"]]  # decided: no longer an issue
+
+
+def test_a_leaked_key_with_its_secret_is_critical_while_active(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    secret = "".join(secrets.choice(string.ascii_letters + string.digits + "/+") for _ in range(40))
+    (repo / "aws.ini").write_text(f"aws_access_key_id = {KEY_ID}\naws_secret_access_key = {secret}\n")
+    run(tmp_path, "scan", repo)
+    for kind, path in aws_estate(tmp_path).items():
+        run(tmp_path, "inventory", "import", kind, path)
+    key = listed(tmp_path)[KEY_ID]
+    [leak] = [i for i in posture(tmp_path) if i["identity"] == key["id"] and i["check_id"] == "nhi.leaked"]
+    assert leak["severity"] == "critical" and "only its key id" not in leak["message"]
+    assert len(leak["evidence"]["findings"]) == 2  # the key id and the secret paired with it

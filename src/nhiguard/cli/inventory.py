@@ -36,17 +36,20 @@ def inventory() -> None:
 @click.option("--region", default="us-east-1", show_default=True, help="aws --live: region for the client.")
 @click.option("--account", default="", help="What the export does not name: the cluster (k8s), the "
               "organisation (github-pats), OWNER/REPO (github-deploy-keys), APPID (azure-app-credentials).")
+@click.option("--key", "key_id", default="", metavar="KEYID", help="aws-access-keys: the access key a "
+              "get-access-key-last-used output is about (the AWS CLI does not print it).")
 @click.option("--store", help=STORE_HELP)
 @click.pass_context
 def inventory_import(ctx: click.Context, kind: str, files: tuple[str, ...], live: bool, endpoint: str | None,
-                     region: str, account: str, store: str | None) -> None:
+                     region: str, account: str, key_id: str, store: str | None) -> None:
     """Import identities from FILES exported by the provider's own tool (KIND says which).
 
     \b
     Kinds and the command that writes their file:
-      aws-credential-report      aws iam get-credential-report (the CSV)
+      aws-credential-report      aws iam get-credential-report (its JSON, or the CSV)
       aws-authorization-details  aws iam get-account-authorization-details
       aws-access-keys            aws iam list-access-keys / get-access-key-last-used
+                                 (--key KEYID, or the key id in the file name)
       gcp-service-accounts       gcloud iam service-accounts list --format=json
       gcp-sa-keys                gcloud iam service-accounts keys list --format=json
       gcp-iam-policy             gcloud projects get-iam-policy PROJECT --format=json
@@ -61,6 +64,7 @@ def inventory_import(ctx: click.Context, kind: str, files: tuple[str, ...], live
     """
     from nhiguard.inventory.importers import IMPORTERS, aws_live
     from nhiguard.inventory.parse import ImportContext, ImportError_, ImportResult
+    from nhiguard.report.common import printable
     from nhiguard.store.inventory import InventoryStore
 
     settings = _settings(ctx, store=store)
@@ -72,6 +76,15 @@ def inventory_import(ctx: click.Context, kind: str, files: tuple[str, ...], live
         _fail("--live reads the API: give no FILES")
     if not live and not files:
         _fail("give the FILE(S) to import (- for standard input)")
+    if key_id:
+        from nhiguard.inventory.aws import is_key_id
+
+        if kind != "aws-access-keys":
+            _fail("--key names the key of a get-access-key-last-used output: only for aws-access-keys")
+        if not is_key_id(key_id):
+            _fail(f"--key {key_id[:40]!r} is not an access key id (AKIA followed by 16 letters and digits 2-7)")
+        if len(files) > 1:
+            _fail("--key names the key of one file's get-access-key-last-used output: give one FILE")
     results: list[tuple[str, ImportResult | None, str | None]] = []
     if live:
         ictx = ImportContext(f"aws-live:{endpoint or 'aws'}", settings.fingerprint_key_bytes, account)
@@ -88,7 +101,7 @@ def inventory_import(ctx: click.Context, kind: str, files: tuple[str, ...], live
                 results.append((path, None, f"cannot read: {exc.strerror or exc}"))
                 continue
             ictx = ImportContext(f"{kind}:{os.path.basename(path) if path != '-' else 'stdin'}",
-                                 settings.fingerprint_key_bytes, account)
+                                 settings.fingerprint_key_bytes, account, access_key_id=key_id)
             try:
                 results.append((path, reader(data, ictx), None))
             except ImportError_ as exc:
@@ -99,19 +112,25 @@ def inventory_import(ctx: click.Context, kind: str, files: tuple[str, ...], live
         inv = InventoryStore(st.db)
         for path, result, error in results:
             if error is not None:
-                click.echo(f"nhiguard: {path}: {error}", err=True)
+                click.echo(printable(f"nhiguard: {path}: {error}"), err=True)
                 failed = True
                 continue
             assert result is not None
-            added, updated = inv.upsert(result.identities)
-            click.echo(f"{path}: {result.records} record(s), {added} new identit{'y' if added == 1 else 'ies'}, "
-                       f"{updated} updated" + (f", {len(result.problems)} skipped" if result.problems else ""),
-                       err=True)
-            for problem in result.problems[:10]:
-                click.echo(f"nhiguard: {path}: {problem}", err=True)
-            if len(result.problems) > 10:
-                click.echo(f"nhiguard: {path}: ... and {len(result.problems) - 10} more", err=True)
-            failed = failed or bool(result.problems)
+            done = inv.upsert(result.identities, result.holdings)
+            counts = [f"{result.records} record(s)", f"{done.new} new identit{'y' if done.new == 1 else 'ies'}",
+                      f"{done.merged} merged", f"{done.unchanged} unchanged"]
+            if result.problems:
+                counts.append(f"{len(result.problems)} skipped")
+            if result.warnings:
+                counts.append(f"{len(result.warnings)} imported with a value left empty")
+            click.echo(printable(f"{path}: " + ", ".join(counts)), err=True)
+            for label, lines in (("", result.problems), ("", result.warnings), ("note: ", [*result.notes, *done.notes])):
+                for line in lines[:10]:
+                    click.echo(printable(f"nhiguard: {path}: {label}{line}"), err=True)
+                if len(lines) > 10:
+                    click.echo(printable(f"nhiguard: {path}: ... and {len(lines) - 10} more"), err=True)
+            # a record skipped or read only in part is an input error; notes are not
+            failed = failed or bool(result.problems or result.warnings)
     finally:
         st.close()
     if failed:
@@ -151,12 +170,15 @@ def inventory_list(ctx: click.Context, store: str | None, kind: str | None, prov
     from nhiguard.report.inventory import write
 
     settings = _settings(ctx, store=store)
-    views = [v for v in _views(settings)
-             if (kind is None or v.identity.kind == kind) and (provider is None or v.identity.provider == provider)
-             and (owner is None or v.owner == owner) and (not unowned or v.owner is None)
-             and (not leaked or v.leaks)]
-    _emit(lambda fh: write(fmt, views, fh), output)
+    every = _views(settings)
 
+    def same(value: str | None, wanted: str | None) -> bool:  # names as people type them
+        return wanted is None or (value or "").casefold() == wanted.casefold()
+
+    views = [v for v in every
+             if same(v.identity.kind, kind) and same(v.identity.provider, provider) and same(v.owner, owner)
+             and (not unowned or v.owner is None) and (not leaked or v.leaks)]
+    _emit(lambda fh: write(fmt, views, fh, total=len(every)), output)
 
 
 @inventory.command("own")
@@ -164,19 +186,29 @@ def inventory_list(ctx: click.Context, store: str | None, kind: str | None, prov
 @click.option("--owner", help="The owning team or person.")
 @click.option("--environment", help="The environment it serves (production, staging, development, ...).")
 @click.option("--clear", is_flag=True, help="Forget the owner set by hand (derived owners apply again).")
+@click.option("--clear-environment", is_flag=True,
+              help="Forget the environment set by hand (the imported or derived one applies again).")
 @click.option("--by", help="Who says so [default: git user.email, else the login name].")
 @click.option("--store", help=STORE_HELP)
 @click.pass_context
 def inventory_own(ctx: click.Context, identity: str, owner: str | None, environment: str | None, clear: bool,
-                  by: str | None, store: str | None) -> None:
-    """Set the owner (and environment) of IDENTITY (its id or a unique start of it)."""
+                  clear_environment: bool, by: str | None, store: str | None) -> None:
+    """Set the owner and environment of IDENTITY (its id or a unique start of it) by hand,
+    or forget them (--clear, --clear-environment)."""
     from dataclasses import replace
 
     from nhiguard.cli.main import _who
+    from nhiguard.report.common import printable
     from nhiguard.store.inventory import InventoryStore
 
-    if not (owner or environment or clear):
-        _fail("give --owner TEAM, --environment ENV or --clear")
+    if not (owner or environment or clear or clear_environment):
+        _fail("give --owner TEAM, --environment ENV, --clear or --clear-environment")
+    if owner and clear:
+        _fail("--owner sets the owner and --clear forgets it: give one of them")
+    if environment and clear_environment:
+        _fail("--environment sets the environment and --clear-environment forgets it: give one of them")
+    if (owner is not None and not owner.strip()) or (environment is not None and not environment.strip()):
+        _fail("--owner and --environment take a value; --clear and --clear-environment forget one")
     settings = _settings(ctx, store=store)
     views = _views(settings)
     wanted = identity.lower()
@@ -185,20 +217,21 @@ def inventory_own(ctx: click.Context, identity: str, owner: str | None, environm
         _fail(f"no identity {identity!r}" if not chosen else
               f"{identity!r} is the start of {len(chosen)} identities; give more of the id")
     view = chosen[0]
+    who = by or _who()
     st = _open_store(settings)
     try:
         inv = InventoryStore(st.db)
         if inv.get(view.id) is None:  # a found secret: it gets a row to hold what people say
             inv.upsert([replace(view.identity, source="scan")])
         if owner or clear:
-            inv.set_owner(view.id, None if clear else owner, by or _who())
-        if environment:
-            inv.set_environment(view.id, environment)
+            inv.set_owner(view.id, None if clear else owner, who)
+        if environment or clear_environment:
+            inv.set_environment(view.id, None if clear_environment else environment, who)
     finally:
         st.close()
-    what = "owner cleared" if clear else f"owner {owner}" if owner else ""
-    click.echo(f"{view.id} {view.identity.name}: " + ", ".join(x for x in (what, environment and f"environment {environment}") if x),
-               err=True)
+    said = ["owner cleared" if clear else f"owner {owner}" if owner else "",
+            "environment cleared" if clear_environment else f"environment {environment}" if environment else ""]
+    click.echo(printable(f"{view.id} {view.identity.name}: " + ", ".join(x for x in said if x)), err=True)
 
 
 @cli.command()

@@ -73,11 +73,7 @@ def _principal(item: dict[str, Any], ctx: ImportContext, out: ImportResult, regi
         for access in res.get("resourceAccess") or [] if isinstance(res, dict) else []:
             if isinstance(access, dict):
                 perms.append(f"{res.get('resourceAppId')}:{access.get('type')}:{access.get('id')}")
-    try:
-        created = parse_time(item.get("createdDateTime"))
-    except ValueError:
-        created = None
-        out.problems.append(f"{app_id}: createdDateTime is not a date; left empty")
+    created = out.time(item.get("createdDateTime"), f"{app_id}: createdDateTime")
     enabled = item.get("accountEnabled")
     out.identities.append(Identity(
         "azure_service_principal", "azure", app_id, name=str(item.get("displayName") or app_id), account=tenant,

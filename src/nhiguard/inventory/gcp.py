@@ -103,7 +103,8 @@ def sa_keys(data: bytes, ctx: ImportContext) -> ImportResult:
         out.identities.append(Identity(
             "gcp_service_account_key", "gcp", f"{email}/keys/{key_id}", name=f"{email.split('@')[0]} key {key_id[:8]}",
             account=project, parent_id=sa_id(email), created=created, expires=expires, last_rotated=created,
-            status="disabled" if key.get("disabled") else "active", source=ctx.source,
+            status="disabled" if key.get("disabled") else "expired" if expires is not None and expires <= ctx.now
+            else "active", source=ctx.source,
             attributes={"key_id": key_id, "user_managed": user_managed, "origin": key.get("keyOrigin"),
                         "algorithm": key.get("keyAlgorithm")}))
     return out

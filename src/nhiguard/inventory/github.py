@@ -21,7 +21,6 @@ from nhiguard.inventory.parse import (
     ImportResult,
     broken,
     load_documents,
-    parse_time,
 )
 from nhiguard.model.identity import Grant, Identity
 
@@ -52,14 +51,11 @@ def _permissions(perms: Any, prefix: str = "") -> list[str]:
 
 
 def _times(item: dict[str, Any], names: tuple[str, ...], out: ImportResult, what: str) -> list[Any]:
-    found = []
-    for n in names:
-        try:
-            found.append(parse_time(item.get(n)))
-        except ValueError:
-            out.problems.append(f"{what}: {n} is not a date; left empty")
-            found.append(None)
-    return found
+    return [out.time(item.get(n), f"{what}: {n}") for n in names]
+
+
+def _login(value: Any) -> tuple[Any, Any]:
+    return (value.get("login"), value.get("type")) if isinstance(value, dict) else (None, None)
 
 
 def pats(data: bytes, ctx: ImportContext) -> ImportResult:
@@ -68,6 +64,10 @@ def pats(data: bytes, ctx: ImportContext) -> ImportResult:
     if not any(isinstance(i, dict) and ("token_expires_at" in i or "access_granted_at" in i) for i in items):
         raise ImportError_("not a fine-grained personal access token listing (no access_granted_at or "
                            "token_expires_at fields)")
+    if not ctx.account:
+        out.notes.append("no --account: tokens are keyed by token id without an organisation, so another "
+                         "organisation's listing imported without --account merges with this one; name it with "
+                         "--account ORG")
     for n, t in enumerate(items):
         out.records += 1
         if not isinstance(t, dict) or t.get("id") is None:
@@ -76,16 +76,18 @@ def pats(data: bytes, ctx: ImportContext) -> ImportResult:
         what = f"token {t.get('id')}"
         granted, expires, used = _times(t, ("access_granted_at", "token_expires_at", "token_last_used_at"), out, what)
         perms = _permissions(t.get("permissions"))
-        login = (t.get("owner") or {}).get("login")
+        login, owner_type = _login(t.get("owner"))
         token_id = t.get("token_id", t["id"])
+        # the date decides too: token_expired says what was true when the listing was made
+        expired = bool(t.get("token_expired")) or (expires is not None and expires <= ctx.now)
         out.identities.append(Identity(
             "github_pat", "github", f"{ctx.account}/pat/{token_id}" if ctx.account else f"pat/{token_id}",
             name=str(t.get("token_name") or f"token {token_id}"), account=ctx.account, created=granted,
-            expires=expires, last_used=used, status="expired" if t.get("token_expired") else "active",
+            expires=expires, last_used=used, status="expired" if expired else "active",
             privileges=tuple(perms), grants=tuple(Grant((p,), (str(t.get("repository_selection") or "selected"),),
                                                         "token permission") for p in perms),
             source=ctx.source,
-            attributes={"owner_login": login, "owner_type": (t.get("owner") or {}).get("type"),
+            attributes={"owner_login": login, "owner_type": owner_type,
                         "repository_selection": t.get("repository_selection"), "human_owned": True}))
     return out
 
@@ -100,7 +102,7 @@ def installations(data: bytes, ctx: ImportContext) -> ImportResult:
         if not isinstance(inst, dict) or inst.get("id") is None:
             out.problems.append(f"item {n}: no id; skipped")
             continue
-        account = (inst.get("account") or {}).get("login") or ctx.account
+        account = _login(inst.get("account"))[0] or ctx.account
         created, updated, suspended = _times(inst, ("created_at", "updated_at", "suspended_at"), out,
                                              f"installation {inst['id']}")
         perms = _permissions(inst.get("permissions"))

@@ -16,9 +16,10 @@ from nhiguard.inventory.parse import ImportContext, ImportError_, ImportResult
 Importer = Callable[[bytes, ImportContext], ImportResult]
 
 IMPORTERS: dict[str, tuple[Importer, str]] = {
-    "aws-credential-report": (aws.credential_report, "aws iam get-credential-report (the CSV)"),
+    "aws-credential-report": (aws.credential_report, "aws iam get-credential-report (its JSON, or the CSV)"),
     "aws-authorization-details": (aws.authorization_details, "aws iam get-account-authorization-details"),
-    "aws-access-keys": (aws.access_keys, "aws iam list-access-keys / get-access-key-last-used"),
+    "aws-access-keys": (aws.access_keys, "aws iam list-access-keys / get-access-key-last-used "
+                                                "(--key KEYID)"),
     "gcp-service-accounts": (gcp.service_accounts, "gcloud iam service-accounts list --format=json"),
     "gcp-sa-keys": (gcp.sa_keys, "gcloud iam service-accounts keys list --format=json"),
     "gcp-iam-policy": (gcp.iam_policy, "gcloud projects get-iam-policy --format=json"),
@@ -80,7 +81,5 @@ def aws_live(ctx: ImportContext, endpoint: str | None, region: str = "us-east-1"
     if keys:
         results.append(aws.access_keys(json.dumps(keys + used, default=_json_default).encode(), ctx))
     for result in results:
-        out.identities += result.identities
-        out.problems += result.problems
-        out.records += result.records
+        out.add(result)
     return out

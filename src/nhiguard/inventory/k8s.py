@@ -19,7 +19,6 @@ from nhiguard.inventory.parse import (
     environment_from_tags,
     environment_of_text,
     load_documents,
-    parse_time,
 )
 from nhiguard.model.identity import Grant, Identity, identity_id
 
@@ -39,15 +38,60 @@ def sa_id(cluster: str, namespace: str, name: str) -> str:
                        else f"{namespace}/{name}")
 
 
+_READ = ("ServiceAccount", "Secret", "RoleBinding", "ClusterRoleBinding", "Role", "ClusterRole")
+
+
+def _what(value: Any) -> str:
+    return {type(None): "null", str: "a string", list: "a list", dict: "an object", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _shape(o: Any) -> str | None:
+    """Why an object of the list cannot be read, or None. Only the kinds the import reads
+    are looked at closely; a Pod or a ConfigMap in the list is no one's concern."""
+    if not isinstance(o, dict):
+        return f"{_what(o)} where an object belongs"
+    kind = o.get("kind")
+    if kind not in _READ:
+        return None
+    meta = o.get("metadata")
+    if not isinstance(meta, dict):
+        return f"{kind} whose metadata is {_what(meta)}"
+    ns = meta.get("namespace")
+    name = f"{kind} {f'{ns}/' if ns else ''}{meta.get('name')}"
+    for field_ in ("labels", "annotations"):
+        if meta.get(field_) is not None and not isinstance(meta[field_], dict):
+            return f"{name}: metadata.{field_} is {_what(meta[field_])}"
+    if kind.endswith("RoleBinding"):
+        ref = o.get("roleRef")
+        if not isinstance(ref, dict) or not ref.get("name"):
+            return f"{name}: no roleRef" if not isinstance(ref, dict) else f"{name}: roleRef has no name"
+        if o.get("subjects") is not None and not isinstance(o["subjects"], list):
+            return f"{name}: subjects is {_what(o['subjects'])}"
+    if kind.endswith("Role") and o.get("rules") is not None and not isinstance(o["rules"], list):
+        return f"{name}: rules is {_what(o['rules'])}"
+    return None
+
+
 def _objects(data: bytes, out: ImportResult) -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = []
-    for doc in load_documents(data, "kubectl get ... -o json output"):
+    docs = load_documents(data, "kubectl get ... -o json output")
+    for d, doc in enumerate(docs):
         if (problem := broken(doc)) is not None:
             out.problems.append(problem)
-        elif isinstance(doc, dict) and isinstance(doc.get("items"), list):
-            objs.extend(o for o in doc["items"] if isinstance(o, dict))
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+            items = [(f"items[{n}]", o) for n, o in enumerate(doc["items"])]
         elif isinstance(doc, dict) and doc.get("kind"):
-            objs.append(doc)
+            items = [("the object", doc)]
+        else:
+            continue
+        for where, o in items:
+            if (problem := _shape(o)) is not None:
+                out.records += 1
+                out.problems.append(f"{f'document {d + 1} ' if len(docs) > 1 else ''}{where}: {problem}; skipped")
+            else:
+                objs.append(o)
     return objs
 
 
@@ -72,6 +116,10 @@ def inventory(data: bytes, ctx: ImportContext) -> ImportResult:
         raise ImportError_("not `kubectl get serviceaccounts,secrets,... -o json` output "
                            "(no ServiceAccount, Secret or binding objects)")
     cluster = ctx.account
+    if not cluster:
+        out.notes.append("no --account: service accounts are keyed by namespace/name without a cluster, so "
+                         "another cluster imported without --account merges with this one; name it with "
+                         "--account CLUSTER")
     roles: dict[tuple[str, str], list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
     for o in objs:
         meta = o.get("metadata") or {}
@@ -96,8 +144,9 @@ def inventory(data: bytes, ctx: ImportContext) -> ImportResult:
         scope = (f"namespace:{ns}",) if ns else ("cluster",)
         these = [Grant(tuple(f"{v} {r}" for v in verbs for r in res), scope, source) for verbs, res in rules] or [
             Grant((f"role {role_name}",), scope, source)]
-        for s in o.get("subjects") or []:
+        for k, s in enumerate(o.get("subjects") or []):
             if not isinstance(s, dict):
+                out.warnings.append(f"{source}: subjects[{k}] is {_what(s)}; left out")
                 continue
             if s.get("kind") == "ServiceAccount":
                 grants[(str(s.get("namespace") or ns), str(s.get("name")))].extend(these)
@@ -118,7 +167,8 @@ def inventory(data: bytes, ctx: ImportContext) -> ImportResult:
             g = grants.get((ns, name), []) + everyone.get("", []) + everyone.get(ns, [])
             out.identities.append(Identity(
                 "k8s_service_account", "kubernetes", f"{cluster}/{ns}/{name}" if cluster else f"{ns}/{name}",
-                name=f"{ns}/{name}", account=cluster, created=_time(meta.get("creationTimestamp"), out, name),
+                name=f"{ns}/{name}", account=cluster,
+                created=out.time(meta.get("creationTimestamp"), f"ServiceAccount {ns}/{name}: creationTimestamp"),
                 privileges=tuple(dict.fromkeys(x.source.split(" -> ")[-1] for x in g)), grants=tuple(g),
                 tags=labels, environment=environment_from_tags(labels) or environment_of_text(ns), source=ctx.source,
                 attributes={"namespace": ns, "workload_identity": workload,
@@ -134,14 +184,7 @@ def inventory(data: bytes, ctx: ImportContext) -> ImportResult:
             out.identities.append(Identity(
                 "k8s_sa_token", "kubernetes", f"{cluster}/{ns}/{meta.get('name')}" if cluster else f"{ns}/{meta.get('name')}",
                 name=f"{ns}/{meta.get('name')}", account=cluster, parent_id=sa_id(cluster, ns, owner),
-                created=_time(meta.get("creationTimestamp"), out, str(meta.get("name"))), source=ctx.source,
+                created=out.time(meta.get("creationTimestamp"), f"Secret {ns}/{meta.get('name')}: creationTimestamp"),
+                source=ctx.source,
                 attributes={"namespace": ns, "service_account": owner, "never_expires": True}))
     return out
-
-
-def _time(value: Any, out: ImportResult, what: str) -> Any:
-    try:
-        return parse_time(value)
-    except ValueError:
-        out.problems.append(f"{what}: creationTimestamp is not a date; left empty")
-        return None

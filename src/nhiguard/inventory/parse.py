@@ -16,11 +16,44 @@ class ImportError_(ValueError):
     """The whole file cannot be read as the kind asked for; the message says why."""
 
 
+@dataclass(frozen=True)
+class Holding:
+    """Every credential of one kind a principal holds, as an export that lists them all (a
+    credential report row) says. A credential of that kind known from earlier, created
+    before `as_of` and not among `created`, no longer exists: it was deleted or rotated."""
+
+    parent_id: str
+    kind: str
+    created: tuple[datetime, ...]
+    as_of: datetime  # no later than when the export was made
+    source: str
+
+
 @dataclass
 class ImportResult:
     identities: list[Identity] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # records skipped, and why
+    warnings: list[str] = field(default_factory=list)  # records imported with a value left out, and why
+    notes: list[str] = field(default_factory=list)  # what the user should know; nothing is wrong
+    holdings: list[Holding] = field(default_factory=list)
     records: int = 0  # records read
+
+    def time(self, value: Any, where: str) -> datetime | None:
+        """`value` as a time; a value that is no date is a warning (`where` names the record
+        and field) and the field is left empty."""
+        try:
+            return parse_time(value)
+        except ValueError:
+            self.warnings.append(f"{where} is not a date: {str(value)[:40]!r}; left empty")
+            return None
+
+    def add(self, other: ImportResult) -> None:
+        self.identities += other.identities
+        self.problems += other.problems
+        self.warnings += other.warnings
+        self.notes += other.notes
+        self.holdings += other.holdings
+        self.records += other.records
 
 
 @dataclass(frozen=True)
@@ -29,34 +62,47 @@ class ImportContext:
     fingerprint_key: bytes
     account: str = ""  # what the export cannot say: the cluster, the repository, the app
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    access_key_id: str = ""  # aws-access-keys: the key a get-access-key-last-used output is about
+
+    @property
+    def file_name(self) -> str:
+        return self.source.partition(":")[2]
 
 
 _NO_TIME = {"", "n/a", "no_information", "not_supported", "none", "null", "never"}
+# ISO 8601 as providers write it: a date, then optionally a time (T or a space), a fraction
+# of any length, and a zone (Z, UTC, +hh, +hhmm, +hh:mm). The fraction ends at its last digit:
+# "09.000-07:00" is 9 s and a -7 h offset, not 9.00007 s.
+_ISO = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})"
+                  r"(?:[Tt ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<frac>\d+))?)?"
+                  r"\s*(?P<zone>[Zz]|UTC|[+-]\d{2}(?::?\d{2})?)?")
 
 
 def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 in the forms providers write (Z, offsets, fractions, a space for T); None
-    for the words that mean "no date". A value that is not a date raises ValueError."""
+    """ISO 8601 in the forms providers write (Z, offsets, fractions of any length, a space
+    for T), as UTC; None for the words that mean "no date" (AWS's N/A, no_information,
+    not_supported) and for GCP's year-9999 "never". A value that is not a date raises
+    ValueError."""
     if value is None:
         return None
     text = str(value).strip()
     if text.lower() in _NO_TIME:
         return None
-    t = text.replace(" ", "T", 1) if len(text) > 10 and text[10] == " " else text
-    if t.endswith(("Z", "z")):
-        t = t[:-1] + "+00:00"
-    if "." in t:  # fractions of any length (Python wants at most 6 digits before 3.11's parser)
-        head, _, rest = t.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits):]
-        t = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    when = datetime.fromisoformat(t)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    when = when.astimezone(UTC)
+    m = _ISO.fullmatch(text)
+    if m is None:
+        raise ValueError(f"not a date: {text[:40]!r}")
+    zone = m["zone"] or ""
+    if zone.upper() in ("", "Z", "UTC"):
+        zone = "+00:00"
+    elif len(zone) == 3:
+        zone += ":00"
+    elif ":" not in zone:
+        zone = f"{zone[:3]}:{zone[3:]}"
+    frac = f".{m['frac'][:6].ljust(6, '0')}" if m["frac"] else ""
+    when = datetime.fromisoformat(f"{m['date']}T{m['time'] or '00:00:00'}{frac}{zone}")
     if when.year >= 9999:  # GCP's "never expires"
         return None
-    return when
+    return when.astimezone(UTC)
 
 
 def load_documents(data: bytes, what: str) -> list[Any]:

@@ -163,7 +163,8 @@ def _resolve(ident: Identity, iid: str, leaks: tuple[Leak, ...], credentials: tu
     # below) says who owns the credential itself, so it comes first where there is one
     if owner is None and not ident.parent_id and (owner := _codeowner(leaks, codeowners)):
         owner_source = "codeowners"
-    env, env_source = ident.environment, "tag" if ident.environment else None
+    env = ident.environment
+    env_source = ("manual" if ident.attributes.get("environment_set_by") else "tag") if env else None
     if env is None and (env := O.match(env_rules, **sel)) is not None:
         env_source = "config"
     if env is None and (env := environment_of_text(namespace) or environment_of_text(ident.account)) is not None:

@@ -99,8 +99,19 @@ class _Judge:
     def active(self, v: IdentityView) -> bool:
         return v.identity.status in ("active", "")
 
+    def person(self, v: IdentityView) -> bool:
+        """An IAM user that is a person: signs in with a password and MFA, holds no access
+        key, and nothing of it leaked. The NHI checks are not about people."""
+        i = v.identity
+        return (i.kind == "aws_iam_user" and not i.attributes.get("root") and bool(i.attributes.get("password_enabled"))
+                and bool(i.attributes.get("mfa_active")) and not v.leaks
+                and not any(c in self.by_id and self.by_id[c].kind == "aws_access_key" and self.active(self.by_id[c])
+                            for c in v.credentials))
+
     def run(self) -> list[IdentityIssue]:
         for v in self.views:
+            if self.person(v):
+                continue
             for step in (self.ownership, self.unused, self.orphaned, self.leaked, self.third_party, self.static_auth,
                          self.privileges, self.trust, self.long_lived, self.environments, self.reuse, self.human_use):
                 step(v)
@@ -158,6 +169,9 @@ class _Judge:
         severity = Severity.CRITICAL if live or imported_active else None
         state = ("verified live" if live else "still active in the provider's inventory" if imported_active else
                  "not known to be revoked")
+        if all(lk.finding.rule_id == "nhiguard.aws.access-key-id" for lk in open_leaks) and not live:
+            # the key id names the key but cannot sign a request: serious, not yet a way in
+            severity, state = Severity.HIGH, state + "; only its key id was found, not its secret"
         self.add(LEAKED, v, f"{v.identity.name} leaked in {len(places)} place(s), {state}", severity,
                  findings=[lk.finding.id for lk in open_leaks], places=places[:20], live=live or None)
 
@@ -226,8 +240,13 @@ class _Judge:
 
             trusted = i.attributes.get("trusted") or {}
             if "*" in (trusted.get("AWS") or []):
-                self.add(INSECURE_TRUST, v, f"role {i.name} can be assumed by any AWS principal (Principal: *)",
-                         Severity.CRITICAL)
+                scope = _open_trust_scope(i.attributes["trust_policy"])
+                if scope is None:
+                    self.add(INSECURE_TRUST, v, f"role {i.name} can be assumed by any AWS principal (Principal: *)",
+                             Severity.CRITICAL)
+                elif scope:
+                    self.add(INSECURE_TRUST, v, f"role {i.name} can be assumed by any AWS principal that meets "
+                             f"{scope} (Principal: * narrowed by a condition)", Severity.LOW, condition=scope)
             for issue in audit_policy_json(i.name, json.dumps(i.attributes["trust_policy"])):
                 self.add(INSECURE_TRUST, v, f"role {i.name} {issue.message.split('] ', 1)[-1]}", issue.level,
                          provider=issue.evidence.get("provider"))
@@ -241,6 +260,8 @@ class _Judge:
         i = v.identity
         if i.kind not in STATIC_KINDS or not self.active(v) or v.found:
             return
+        if i.kind == "gcp_service_account_key" and i.attributes.get("user_managed") is False:
+            return  # Google-managed keys are rotated by Google and never leave it
         since = i.last_rotated or i.created
         age = self.days(since)
         limit, lifetime = self.s.max_key_age_days, self.s.max_token_lifetime_days
@@ -256,7 +277,8 @@ class _Judge:
 
     # ------------------------------------------------------------------ NHI8
     def environments(self, v: IdentityView) -> None:
-        envs = set(v.copy_environments)
+        closed = bool(v.leaks) and not any(lk.finding.status in ("open", "accepted") for lk in v.leaks)
+        envs = set() if closed else set(v.copy_environments)  # revoked or fixed copies are no use anywhere
         if v.environment:
             envs.add(v.environment)
         if len(envs) >= 2 and "production" in envs:
@@ -265,8 +287,8 @@ class _Judge:
 
     # ------------------------------------------------------------------ NHI9
     def reuse(self, v: IdentityView) -> None:
-        targets = sorted({c.target for lk in v.leaks for c in lk.copies if c.source in ("file", "git", "image",
-                                                                                          "image-config")})
+        targets = sorted({c.target for lk in v.leaks if lk.finding.status in ("open", "accepted")
+                          for c in lk.copies if c.source in ("file", "git", "image", "image-config")})
         if len(targets) >= 2:
             self.add(REUSED, v, f"{v.identity.name} is in {len(targets)} repositories or images", targets=targets[:20])
 
@@ -281,7 +303,7 @@ class _Judge:
                 self.add(HUMAN_USE, v, f"machine user {i.name} has access keys and a console password"
                          + (f", last used to sign in at {used}" if used else ""),
                          Severity.HIGH if used else None, password_last_used=used)
-        if i.kind == "github_pat" and self.active(v):
+        if i.kind == "github_pat" and self.active(v) and not v.found and i.attributes.get("owner_login"):
             self.add(HUMAN_USE, v, f"fine-grained token {i.name} belongs to {i.attributes.get('owner_login')}: "
                      "automation acting as a person, which leaves with them", Severity.LOW,
                      owner_login=i.attributes.get("owner_login"))
@@ -290,6 +312,34 @@ class _Judge:
                 self.add(HUMAN_USE, v, f"audit logs show {i.name or v.id} used by a person: {summary}"
                          + (f" ({count} times, last at {last_seen})" if count > 1 else ""), Severity.HIGH,
                          alert=aid, count=count, last_seen=last_seen)
+
+
+# condition keys that narrow `Principal: *` to known parties (an organisation, an account,
+# named principals, a third party's external id)
+_SCOPING_KEYS = ("aws:principalorgid", "aws:principalorgpaths", "aws:principalaccount", "aws:sourceaccount",
+                 "aws:sourceorgid", "aws:principalarn", "sts:externalid", "aws:sourcearn")
+
+
+def _open_trust_scope(policy: dict[str, Any]) -> str | None:
+    """None when some Allow statement trusts every AWS principal with no narrowing
+    condition; else the conditions that narrow them ("" when no statement trusts `*`)."""
+    stmts = policy.get("Statement")
+    stmts = [stmts] if isinstance(stmts, dict) else stmts if isinstance(stmts, list) else []
+    scopes = []
+    for st in stmts:
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+            continue
+        princ = st.get("Principal")
+        aws = princ.get("AWS") if isinstance(princ, dict) else princ
+        if "*" not in ([aws] if isinstance(aws, str) else aws if isinstance(aws, list) else []):
+            continue
+        cond = st.get("Condition") if isinstance(st.get("Condition"), dict) else {}
+        found = [f"{key}={vals}" for test in cond.values() if isinstance(test, dict)
+                 for key, vals in test.items() if key.lower() in _SCOPING_KEYS]
+        if not found:
+            return None
+        scopes += found
+    return ", ".join(sorted(set(scopes)))
 
 
 def _words(text: str) -> set[str]:

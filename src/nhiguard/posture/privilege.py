@@ -76,9 +76,7 @@ def _allows(grants: Sequence[Grant], action: str) -> Grant | None:
                 and any(_pattern(x).match(a) for x in g.actions):
             return None
     for g in grants:
-        if g.effect.lower() != "allow" or "*" not in g.resources and not any(r.endswith(":*") or r == "cluster"
-                                                                             or r.startswith("projects/")
-                                                                             for r in g.resources):
+        if g.effect.lower() != "allow" or not any(_broad(r) for r in g.resources):
             continue
         hit = any(_pattern(x).match(a) for x in g.actions)
         if hit != g.not_action:
@@ -86,13 +84,23 @@ def _allows(grants: Sequence[Grant], action: str) -> Grant | None:
     return None
 
 
+def _broad(resource: str) -> bool:
+    """A resource pattern that covers a whole kind: `*`, `arn:...:*`, every user or role of
+    an account (`arn:aws:iam::1:user/*`, `role/*`), a cluster, a project."""
+    return resource == "*" or resource.endswith((":*", "/*")) or resource == "cluster" or resource.startswith("projects/")
+
+
 def aws_reach(grants: Sequence[Grant]) -> Reach:
     admin, wild, esc = [], [], []
+    if any(g.effect.lower() == "deny" and not g.conditional and not g.not_action and "*" in g.actions
+           and "*" in g.resources for g in grants):
+        return Reach([], [], [])  # everything is denied, whatever is allowed
     for g in grants:
         if g.effect.lower() != "allow" or "*" not in g.resources:
             continue
         if g.not_action or "*" in g.actions or "*:*" in g.actions:
-            admin.append(f"{'every action except ' + ', '.join(g.actions) if g.not_action else '*'} on * ({g.source})")
+            admin.append(f"{'every action except ' + ', '.join(g.actions) if g.not_action else '*'} on * ({g.source})"
+                         + (" (conditional)" if g.conditional else ""))
         else:
             wild += [f"{a} on * ({g.source})" for a in g.actions if a.endswith(":*")]
     for words, actions in _AWS_ESCALATION:

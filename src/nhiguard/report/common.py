@@ -19,7 +19,9 @@ MIN_SCRUB_LENGTH = 6
 
 # C0 controls (tab and newline included), DEL and C1 controls. A file name or commit
 # summary holding ESC sequences must not drive the user's terminal or break a table row.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Unicode's bidirectional controls (ALM, LRM, RLM, the embeddings, overrides and isolates:
+# "Trojan Source") and line/paragraph separators would reorder or split what is shown.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def ordered(findings: Iterable[Finding]) -> list[Finding]:
@@ -47,8 +49,13 @@ def valid_text(s: str) -> str:
 
 def printable(s: str) -> str:
     """`s` for a terminal or a spreadsheet cell: valid text with control characters shown
-    as escapes (`\\x1b`), never interpreted."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", valid_text(s))
+    as escapes (`\\x1b`, `\\u202e`), never interpreted."""
+    return _CONTROL.sub(_escape, valid_text(s))
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class Sanitizer:

@@ -57,7 +57,9 @@ _CSV = ("id", "kind", "provider", "external_id", "name", "account", "owner", "en
         "age_days", "last_used", "last_rotated", "expires", "privileges", "findings", "copies")
 
 
-def write(fmt: str, views: Sequence[Any], stream: TextIO) -> None:
+def write(fmt: str, views: Sequence[Any], stream: TextIO, total: int | None = None) -> None:
+    """`views` in `fmt`; `total` is how many identities the store holds when `views` are
+    the ones some filters chose."""
     if fmt == "json":
         json.dump({"identities": [view_dict(v) for v in views]}, stream, indent=2, ensure_ascii=False)
         stream.write("\n")
@@ -71,7 +73,7 @@ def write(fmt: str, views: Sequence[Any], stream: TextIO) -> None:
             d["findings"] = " ".join(f["id"] for f in d["findings"])
             w.writerow([_cell(d.get(k)) for k in _CSV])
     else:
-        _table(views, stream)
+        _table(views, stream, total)
 
 
 def _cell(value: Any) -> Any:
@@ -80,17 +82,23 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _table(views: Sequence[Any], stream: TextIO) -> None:
+def _table(views: Sequence[Any], stream: TextIO, total: int | None = None) -> None:
     if not views:
-        stream.write("no identities: import an inventory (`nhiguard inventory import`) or scan first\n")
+        if total:
+            stream.write(f"no identity matches the filters (the store holds {total}; "
+                         "`nhiguard inventory list` shows them all)\n")
+        else:
+            stream.write("no identities: import an inventory (`nhiguard inventory import`) or scan first\n")
         return
     rows = [("ID", "KIND", "NAME", "OWNER", "ENV", "AGE", "LAST USED", "STATUS", "LEAKS")]
     for v in views:
         i = v.identity
         used = age_days(i.last_used)
-        rows.append((v.id[:10], i.kind, printable(i.name)[:40], printable(v.owner or "-")[:24],
-                     (v.environment or "-")[:12], "-" if i.created is None else f"{age_days(i.created)}d",
-                     "never" if used is None else f"{used}d ago", i.status,
+        # names, owners, environments and statuses come from providers' exports and tags:
+        # escape what would drive or reorder the terminal before cutting to width
+        rows.append((v.id[:10], printable(i.kind), printable(i.name)[:40], printable(v.owner or "-")[:24],
+                     printable(v.environment or "-")[:12], "-" if i.created is None else f"{age_days(i.created)}d",
+                     "never" if used is None else f"{used}d ago", printable(i.status),
                      str(sum(len(lk.copies) for lk in v.leaks)) if v.leaks else "-"))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:

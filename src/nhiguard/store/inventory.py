@@ -6,7 +6,11 @@ external id). What an export does not say is kept from earlier imports: a creden
 tells last use, an authorization-details export tells policies; both describe one IAM user.
 AWS's credential report knows a user's keys only as slots 1 and 2 (no key ids); a
 list-access-keys export names them. A slot and a named key of the same user created at the
-same second are one key: whichever import comes second merges into the named one.
+same second are one key: whichever import comes second merges into the named one. The
+report lists every key of a user, so a key it no longer shows (created before the report was
+made) has been deleted or rotated away, and is marked deleted.
+
+Owners and environments set by hand (`inventory own`) survive imports.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nhiguard.model.identity import Grant, Identity
 from nhiguard.store.database import Database, placeholders
+
+if TYPE_CHECKING:
+    from nhiguard.inventory.parse import Holding
 
 _COLUMNS = ("id", "provider", "kind", "external_id", "name", "account", "parent_id", "owner", "owner_set_by",
             "purpose", "environment", "created", "expires", "last_used", "last_rotated", "status",
@@ -27,6 +34,20 @@ _COLUMNS = ("id", "provider", "kind", "external_id", "name", "account", "parent_
             "last_imported")
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM identities"
 _TIMES = ("created", "expires", "last_used", "last_rotated")
+# An environment set by hand is marked in the attributes, with the one the imports said kept
+# beside it so that forgetting the hand-set one brings it back.
+ENVIRONMENT_SET_BY = "environment_set_by"
+IMPORTED_ENVIRONMENT = "imported_environment"
+
+
+@dataclass(frozen=True)
+class Upserted:
+    """What an import did to the store."""
+
+    new: int  # identities it added
+    merged: int  # known identities it changed (a listed key merged into a report's key slot, say)
+    unchanged: int  # known identities it said nothing new about
+    notes: tuple[str, ...] = ()  # credentials it showed to be gone
 
 
 @dataclass(frozen=True)
@@ -63,32 +84,64 @@ class InventoryStore:
 
     # ------------------------------------------------------------------ writing
 
-    def upsert(self, identities: Iterable[Identity]) -> tuple[int, int]:
-        """Add or update identities; returns (added, updated)."""
-        added = updated = 0
+    def upsert(self, identities: Iterable[Identity], holdings: Iterable[Holding] = ()) -> Upserted:
+        """Add or merge identities, then mark the credentials `holdings` show to be gone."""
+        counts = {"new": 0, "merged": 0, "unchanged": 0}
+        notes: list[str] = []
         now = self._clock()
         with self.db.transaction():
             for ident in identities:
-                if self._write(ident, now):
-                    added += 1
-                else:
-                    updated += 1
+                counts[self._write(ident, now)] += 1
             self._adopt_orphans(now)
-        return added, updated
+            for holding in holdings:
+                notes += self._retire(holding, now)
+        return Upserted(counts["new"], counts["merged"], counts["unchanged"], tuple(notes))
 
-    def _write(self, ident: Identity, now: datetime) -> bool:
-        """Insert or merge one identity; True if it is new."""
-        ident, earlier = self._merge_key_slot(self._with_parent(ident))
+    def _write(self, ident: Identity, now: datetime) -> str:
+        """Insert or merge one identity: "new", "merged" (into an identity known before, which
+        it changed) or "unchanged"."""
+        ident, earlier, slot_merged = self._merge_key_slot(self._with_parent(ident))
         own = (*earlier, *((ident.source,) if ident.source else ()))
         old = self.get(ident.id, flush=False)
         if old is None:
             self._insert(replace(ident, status=ident.status or "active"), tuple(dict.fromkeys(own)), now, now, None)
-            return True
+            return "merged" if slot_merged else "new"
         merged = _merged(old.identity, ident)
         sources = tuple(dict.fromkeys((*old.sources, *own)))
         self._delete(ident.id)
         self._insert(merged, sources, old.first_imported, now, old.owner_set_by)
-        return False
+        same = sources == old.sources and self._canonical(merged) == self._canonical(old.identity)
+        return "unchanged" if same and not slot_merged else "merged"
+
+    def _canonical(self, ident: Identity) -> str:
+        """What the store keeps of an identity, as one comparable text."""
+        doc = {f: getattr(ident, f) for f in ("kind", "provider", "external_id", "name", "account", "parent_id",
+                                              "owner", "purpose", "environment", "status", "link_fingerprint")}
+        doc.update({t: None if getattr(ident, t) is None else self.db.ts_out(self.db.ts(getattr(ident, t)))
+                    for t in _TIMES})
+        doc.update(privileges=list(ident.privileges), grants=[g.as_dict() for g in ident.grants],
+                   tags=dict(ident.tags), attributes=dict(ident.attributes))
+        return json.dumps(doc, sort_keys=True, default=str)
+
+    def _retire(self, holding: Holding, now: datetime) -> list[str]:
+        """Credentials of the principal that the export listing all of them no longer shows
+        (created before it was made, so it would): deleted, or rotated and then deleted."""
+        notes = []
+        parent = self.get(holding.parent_id, flush=False)
+        for rec in self.children(holding.parent_id, flush=False):
+            o = rec.identity
+            if (o.kind != holding.kind or o.created is None or o.status == "deleted" or o.created > holding.as_of
+                    or any(abs((o.created - c).total_seconds()) <= 1 for c in holding.created)):
+                continue
+            slot = o.attributes.get("slot")
+            attributes = {**o.attributes, "status_reason": f"not in {holding.source}, which lists every key of "
+                          f"its user: deleted or rotated"}
+            self.db.execute("UPDATE identities SET status = ?, attributes = ?, last_imported = ? WHERE id = ?",
+                            ("deleted", self.db.json(attributes), self.db.ts(now), rec.id))
+            notes.append(f"{parent.identity.name if parent else '?'}: {o.name} (created {o.created:%Y-%m-%d}"
+                         f"{f', slot {slot}' if slot else ''}) is no longer in the report: deleted or rotated; "
+                         "marked deleted")
+        return notes
 
     def _with_parent(self, ident: Identity) -> Identity:
         """A credential whose export names its principal only by name (an access key's
@@ -111,7 +164,7 @@ class InventoryStore:
             if found.parent_id is None:
                 continue
             self._delete(rec.id)
-            merged, earlier = self._merge_key_slot(found)
+            merged, earlier, _ = self._merge_key_slot(found)
             sources = (*earlier, *rec.sources)
             old = self.get(merged.id, flush=False)
             if old is not None:
@@ -127,11 +180,25 @@ class InventoryStore:
             if cur.rowcount == 0:
                 raise KeyError(identity_id)
 
-    def set_environment(self, identity_id: str, environment: str | None) -> None:
+    def set_environment(self, identity_id: str, environment: str | None, by: str | None = None) -> None:
+        """Set the environment by hand (imports no longer change it), or with None forget
+        it: the environment the imports said applies again."""
         with self.db.transaction():
-            cur = self.db.execute("UPDATE identities SET environment = ? WHERE id = ?", (environment, identity_id))
-            if cur.rowcount == 0:
+            rec = self.get(identity_id, flush=False)
+            if rec is None:
                 raise KeyError(identity_id)
+            attrs = dict(rec.identity.attributes)
+            if environment is not None:
+                if ENVIRONMENT_SET_BY not in attrs:
+                    attrs[IMPORTED_ENVIRONMENT] = rec.identity.environment
+                attrs[ENVIRONMENT_SET_BY] = by or "manual"
+            elif ENVIRONMENT_SET_BY in attrs:
+                environment = attrs.pop(IMPORTED_ENVIRONMENT, None)
+                del attrs[ENVIRONMENT_SET_BY]
+            else:
+                environment = rec.identity.environment  # nothing was set by hand
+            self.db.execute("UPDATE identities SET environment = ?, attributes = ? WHERE id = ?",
+                            (environment, self.db.json(attrs), identity_id))
 
     def _insert(self, ident: Identity, sources: Sequence[str], first: datetime, last: datetime,
                 owner_set_by: str | None) -> None:
@@ -148,12 +215,12 @@ class InventoryStore:
     def _delete(self, identity_id: str) -> None:
         self.db.execute("DELETE FROM identities WHERE id = ?", (identity_id,))
 
-    def _merge_key_slot(self, ident: Identity) -> tuple[Identity, tuple[str, ...]]:
+    def _merge_key_slot(self, ident: Identity) -> tuple[Identity, tuple[str, ...], bool]:
         """A credential-report key slot and a named key of the same user, created at the same
-        second, are one key (see the module docstring). Returns the key to write and the
-        sources of a slot merged into it."""
+        second, are one key (see the module docstring). Returns the key to write, the sources
+        of a slot merged into it, and whether it merged with a key stored under another id."""
         if ident.kind != "aws_access_key" or ident.parent_id is None or ident.created is None:
-            return ident, ()
+            return ident, (), False
         slot = "#key" in ident.external_id
         for other in self.children(ident.parent_id, flush=False):
             o = other.identity
@@ -163,11 +230,11 @@ class InventoryStore:
             if slot:  # the named key is known: the slot's news go into it
                 return replace(_merged(o, replace(ident, external_id=o.external_id, name=o.name,
                                                   link_fingerprint=o.link_fingerprint)),
-                               source=ident.source), ()
+                               source=ident.source), (), False
             self._delete(o.id)  # the slot is now named
             return (replace(_merged(replace(o, external_id=ident.external_id), ident), source=ident.source),
-                    other.sources)
-        return ident, ()
+                    other.sources, True)
+        return ident, (), False
 
     # ------------------------------------------------------------------ reading
 
@@ -235,7 +302,8 @@ class InventoryStore:
 
 
 def _merged(old: Identity, new: Identity) -> Identity:
-    """`new` over `old`: what the new import says wins, what it leaves out is kept."""
+    """`new` over `old`: what the new import says wins, what it leaves out is kept; an owner
+    or environment set by hand stays."""
     changes: dict[str, Any] = {}
     for name in ("name", "account", "parent_id", "purpose", "environment", *_TIMES, "link_fingerprint"):
         value = getattr(new, name)
@@ -245,6 +313,11 @@ def _merged(old: Identity, new: Identity) -> Identity:
     changes["grants"] = new.grants or old.grants
     changes["tags"] = {**old.tags, **new.tags}
     changes["attributes"] = {**old.attributes, **new.attributes}
+    if changes["status"] != "deleted":  # an import shows it again: why it was thought gone no longer holds
+        changes["attributes"].pop("status_reason", None)
+    if ENVIRONMENT_SET_BY in old.attributes:  # by hand: what imports say waits for `own --clear-environment`
+        changes["attributes"][IMPORTED_ENVIRONMENT] = new.environment or old.attributes.get(IMPORTED_ENVIRONMENT)
+        changes["environment"] = old.environment
     changes["owner"] = old.owner  # set by hand only
     return replace(old, **changes)
 

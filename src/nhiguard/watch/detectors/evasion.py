@@ -65,6 +65,10 @@ EVASION = {
     "github:org.update_saml_provider_settings": ("SAML provider settings changed (where sign-in is trusted)",
                                                  Severity.MEDIUM),
     "github:ip_allow_list_entry.create": ("an address added to the IP allow list", Severity.MEDIUM),
+    # tightened, not loosened: still who signs in and how changed, worth a look when a token did it
+    "github:org.saml_enabled": ("SAML single sign-on enabled (check the identity provider is yours)", Severity.LOW),
+    "github:org.enable_two_factor_requirement": ("the two-factor requirement turned on", Severity.LOW),
+    "github:org.enable_oauth_app_restrictions": ("OAuth app restrictions turned on", Severity.LOW),
     "github:ip_allow_list_entry.update": ("an IP allow list entry changed", Severity.MEDIUM),
     "github:ip_allow_list_entry.destroy": ("an IP allow list entry removed", Severity.LOW),
 }

@@ -532,3 +532,24 @@ def test_a_leaked_key_with_its_secret_is_critical_while_active(tmp_path):
     [leak] = [i for i in posture(tmp_path) if i["identity"] == key["id"] and i["check_id"] == "nhi.leaked"]
     assert leak["severity"] == "critical" and "only its key id" not in leak["message"]
     assert len(leak["evidence"]["findings"]) == 2  # the key id and the secret paired with it
+
+
+def test_users_gone_from_a_newer_credential_report_are_offboarded_with_their_keys(tmp_path):
+    write(tmp_path, "r1.csv", X.credential_report([X.report_row("ci-deployer", 900, key1=(800, 2)),
+                                                   X.report_row("old-batch", 1500, key1=(1400, 400))]))
+    run(tmp_path, "inventory", "import", "aws-credential-report", "r1.csv")
+    assert all(v["status"] == "active" for v in listed(tmp_path).values())
+    write(tmp_path, "r2.csv", X.credential_report([X.report_row("ci-deployer", 900, key1=(800, 1))]))
+    done = run(tmp_path, "inventory", "import", "aws-credential-report", "r2.csv")
+    assert done.code == 0, done.stderr
+    assert "old-batch is no longer in the report" in done.stderr
+    after = listed(tmp_path).values()
+    gone = [v for v in after if "old-batch" in (v.get("name") or "")]
+    assert len(gone) == 2 and all(v["status"] == "deleted" for v in gone)  # the user and its key
+    assert all(v["status"] == "active" for v in after if "ci-deployer" in (v.get("name") or ""))
+    stale = [i for i in posture(tmp_path) if "old-batch" in i["name"]]
+    assert stale == []  # offboarded: nothing left to rotate, remove or own
+    write(tmp_path, "partial.csv", X.credential_report([X.report_row("other", 10, key1=(5, 1))]) + b"broken,row\n")
+    assert run(tmp_path, "inventory", "import", "aws-credential-report", "partial.csv").code == 2
+    # a report with a bad row is no full roster: ci-deployer (perhaps the bad row) stays
+    assert all(v["status"] == "active" for v in listed(tmp_path).values() if "ci-deployer" in (v.get("name") or ""))

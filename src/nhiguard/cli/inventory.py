@@ -116,7 +116,7 @@ def inventory_import(ctx: click.Context, kind: str, files: tuple[str, ...], live
                 failed = True
                 continue
             assert result is not None
-            done = inv.upsert(result.identities, result.holdings)
+            done = inv.upsert(result.identities, result.holdings, result.rosters)
             counts = [f"{result.records} record(s)", f"{done.new} new identit{'y' if done.new == 1 else 'ies'}",
                       f"{done.merged} merged", f"{done.unchanged} unchanged"]
             if result.problems:

@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import re
+from collections import defaultdict
 from typing import Any
 
 from nhiguard.engine.redact import fingerprint
@@ -28,6 +29,7 @@ from nhiguard.inventory.parse import (
     ImportContext,
     ImportError_,
     ImportResult,
+    Roster,
     broken,
     environment_from_tags,
     load_documents,
@@ -121,6 +123,13 @@ def credential_report(data: bytes, ctx: ImportContext) -> ImportResult:
             out.identities.extend(_report_row(row, ctx, out, as_of))
         except ValueError as exc:
             out.problems.append(f"row {n} ({row.get('user', '?')}): {exc}; skipped")
+    if as_of is not None and not out.problems:  # a report read whole lists every user of its account
+        users: dict[str, set[str]] = defaultdict(set)
+        for ident in out.identities:
+            if ident.kind == "aws_iam_user":
+                users[ident.account].add(ident.id)
+        out.rosters += [Roster(account, "aws_iam_user", frozenset(ids), as_of, ctx.source)
+                        for account, ids in users.items() if account]
     return out
 
 

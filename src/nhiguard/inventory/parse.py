@@ -29,6 +29,19 @@ class Holding:
     source: str
 
 
+@dataclass(frozen=True)
+class Roster:
+    """Every principal of one kind in an account, as an export that lists them all (the
+    credential report lists every IAM user) says. A principal of that kind known from
+    earlier and not among `ids` no longer exists, nor do its credentials made before `as_of`."""
+
+    account: str
+    kind: str
+    ids: frozenset[str]
+    as_of: datetime
+    source: str
+
+
 @dataclass
 class ImportResult:
     identities: list[Identity] = field(default_factory=list)
@@ -36,6 +49,7 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)  # records imported with a value left out, and why
     notes: list[str] = field(default_factory=list)  # what the user should know; nothing is wrong
     holdings: list[Holding] = field(default_factory=list)
+    rosters: list[Roster] = field(default_factory=list)
     records: int = 0  # records read
 
     def time(self, value: Any, where: str) -> datetime | None:
@@ -53,6 +67,7 @@ class ImportResult:
         self.warnings += other.warnings
         self.notes += other.notes
         self.holdings += other.holdings
+        self.rosters += other.rosters
         self.records += other.records
 
 

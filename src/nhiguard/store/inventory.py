@@ -26,7 +26,7 @@ from nhiguard.model.identity import Grant, Identity
 from nhiguard.store.database import Database, placeholders
 
 if TYPE_CHECKING:
-    from nhiguard.inventory.parse import Holding
+    from nhiguard.inventory.parse import Holding, Roster
 
 _COLUMNS = ("id", "provider", "kind", "external_id", "name", "account", "parent_id", "owner", "owner_set_by",
             "purpose", "environment", "created", "expires", "last_used", "last_rotated", "status",
@@ -84,8 +84,10 @@ class InventoryStore:
 
     # ------------------------------------------------------------------ writing
 
-    def upsert(self, identities: Iterable[Identity], holdings: Iterable[Holding] = ()) -> Upserted:
-        """Add or merge identities, then mark the credentials `holdings` show to be gone."""
+    def upsert(self, identities: Iterable[Identity], holdings: Iterable[Holding] = (),
+               rosters: Iterable[Roster] = ()) -> Upserted:
+        """Add or merge identities, then mark the credentials `holdings` show to be gone, and
+        the principals (with their credentials) `rosters` show to be gone."""
         counts = {"new": 0, "merged": 0, "unchanged": 0}
         notes: list[str] = []
         now = self._clock()
@@ -95,6 +97,8 @@ class InventoryStore:
             self._adopt_orphans(now)
             for holding in holdings:
                 notes += self._retire(holding, now)
+            for roster in rosters:
+                notes += self._retire_principals(roster, now)
         return Upserted(counts["new"], counts["merged"], counts["unchanged"], tuple(notes))
 
     def _write(self, ident: Identity, now: datetime) -> str:
@@ -122,6 +126,44 @@ class InventoryStore:
         doc.update(privileges=list(ident.privileges), grants=[g.as_dict() for g in ident.grants],
                    tags=dict(ident.tags), attributes=dict(ident.attributes))
         return json.dumps(doc, sort_keys=True, default=str)
+
+    def _retire_principals(self, roster: Roster, now: datetime) -> list[str]:
+        """Principals of the account that the export listing all of them no longer shows
+        (and credentials of principals it never showed): deleted, offboarded. Their keys
+        cannot outlive them (AWS deletes a user's keys first), so they are marked too."""
+        notes = []
+        gone: dict[str, str] = {}  # principal id -> its name
+        for rec in self.db.all(_SELECT + " WHERE kind = ? AND account = ? AND status <> 'deleted'",
+                               (roster.kind, roster.account)):
+            r = _record(rec)
+            if r.id not in roster.ids and (r.identity.created is None or r.identity.created <= roster.as_of):
+                gone[r.id] = r.identity.name or r.identity.external_id
+        for rec in self.db.all(_SELECT + " WHERE account = ? AND parent_id IS NOT NULL AND status <> 'deleted'",
+                               (roster.account,)):
+            r = _record(rec)  # a key listed for a user no export of the account described
+            parent = r.identity.parent_id or ""
+            if r.identity.kind == "aws_access_key" and parent not in roster.ids \
+                    and self.get(parent, flush=False) is None \
+                    and (r.identity.created is None or r.identity.created <= roster.as_of):
+                gone.setdefault(parent, r.identity.name.split(" key")[0] or parent)
+        for pid, name in sorted(gone.items(), key=lambda kv: kv[1]):
+            reason = f"not in {roster.source}, which lists every {roster.kind} of account {roster.account}: deleted"
+            self._mark_deleted(pid, reason, now)
+            for child in self.children(pid, flush=False):
+                if child.identity.status != "deleted" and (child.identity.created is None
+                                                           or child.identity.created <= roster.as_of):
+                    self._mark_deleted(child.id, f"its principal {name} is gone ({reason})", now)
+            notes.append(f"{name} is no longer in the report of account {roster.account}: offboarded; marked "
+                         "deleted with its credentials")
+        return notes
+
+    def _mark_deleted(self, iid: str, reason: str, now: datetime) -> None:
+        rec = self.get(iid, flush=False)
+        if rec is None:
+            return
+        attributes = {**rec.identity.attributes, "status_reason": reason}
+        self.db.execute("UPDATE identities SET status = ?, attributes = ?, last_imported = ? WHERE id = ?",
+                        ("deleted", self.db.json(attributes), self.db.ts(now), iid))
 
     def _retire(self, holding: Holding, now: datetime) -> list[str]:
         """Credentials of the principal that the export listing all of them no longer shows

@@ -243,6 +243,8 @@ def test_a_key_rotated_out_of_its_slot_is_marked_deleted_and_imports_count_truth
     assert ids[kept]["status"] == ids[f"{ci}#key1"]["status"] == "active"
     assert ids[later]["status"] == "active"  # made after the newest time the report shows: not its to judge
     assert "0 new identities, 0 merged, 3 unchanged" in imported("aws-credential-report", "r2.csv", rotated)
+    imported("aws-access-keys", "k.json", listing)  # the older listing again, which still shows the old key
+    assert listed(tmp_path)[old]["status"] == "deleted"  # a deleted key id never comes back
 
 
 def test_the_credential_report_as_aws_prints_it_and_key_last_use_outputs(tmp_path):
@@ -325,6 +327,7 @@ def test_a_leaked_key_is_linked_to_its_user_with_owner_and_environments(tmp_path
     assert not [i for i in posture(tmp_path) if i["identity"] == key["id"] and i["check_id"] == "nhi.leaked"]
     summary = run(tmp_path, "report", "summary", "--html", tmp_path / "summary.html")
     assert summary.code == 0 and "closed: 1" in summary.stdout
+    assert "of the" in summary.stdout and "active static credentials are long-lived" in summary.stdout
     page = (tmp_path / "summary.html").read_text()
     assert '<span class="figure" id="closed">1</span>' in page and "<svg" in page and "NHI7" in page
 

@@ -125,3 +125,30 @@ def test_a_scanned_classic_token_is_not_someones_fine_grained_token():
     fine = Identity("github_pat", "github", "pat/42", name="release", attributes={"owner_login": "octocat"})
     [issue] = checks([view(fine)], "nhi.human-use")
     assert "octocat" in issue.message
+
+
+@pytest.mark.parametrize(("automount", "severity", "words"), [
+    (True, Severity.MEDIUM, "every pod there that names no account gets them"),
+    (False, Severity.LOW, "not mounted by default"),
+])
+def test_a_default_service_account_with_bindings(automount, severity, words):
+    sa = Identity("k8s_service_account", "kubernetes", "prod/default", name="prod/default",
+                  grants=(Grant(("get secrets",), ("namespace prod",), "RoleBinding b"),),
+                  attributes={"default": True, "namespace": "prod", "automount_token": automount})
+    [issue] = checks([view(sa)], "nhi.insecure-trust")
+    assert issue.level == severity and words in issue.message
+
+
+def test_a_deploy_key_with_write_access_is_not_called_a_whole_service():
+    key = Identity("github_deploy_key", "github", "acme/api#7", name="deploy",
+                   grants=(Grant(("contents:write",), ("acme/api",), "deploy key"),))
+    [issue] = checks([view(key)], "nhi.overprivileged")
+    assert "broad repository permissions" in issue.message and "every resource" not in issue.message
+
+
+def test_last_use_is_unknown_where_the_export_does_not_tell_it():
+    from nhiguard.report.inventory import _last_used
+
+    assert _last_used(Identity("aws_access_key", "aws", "k"), None) == "never"
+    assert _last_used(Identity("gcp_service_account_key", "gcp", "k"), None) == "unknown"
+    assert _last_used(Identity("gcp_service_account_key", "gcp", "k"), 3) == "3d ago"

@@ -229,7 +229,9 @@ class _Judge:
             self.add(OVERPRIVILEGED, v, f"{i.kind} {i.name} can escalate its privileges: {r.escalations[0]}",
                      escalations=r.escalations[:8])
         elif r.wildcards:
-            self.add(OVERPRIVILEGED, v, f"{i.kind} {i.name} has whole services on every resource: "
+            what = ("broad repository permissions" if i.provider == "github" else
+                    "whole services on every resource")
+            self.add(OVERPRIVILEGED, v, f"{i.kind} {i.name} has {what}: "
                      + ", ".join(r.wildcards[:3]), Severity.MEDIUM, wildcards=r.wildcards[:8])
 
     # ------------------------------------------------------------------ NHI6
@@ -251,8 +253,11 @@ class _Judge:
                 self.add(INSECURE_TRUST, v, f"role {i.name} {issue.message.split('] ', 1)[-1]}", issue.level,
                          provider=issue.evidence.get("provider"))
         if i.kind == "k8s_service_account" and i.attributes.get("default") and i.grants:
+            mounted = i.attributes.get("automount_token", True) is not False
             self.add(INSECURE_TRUST, v, f"the default service account of namespace {i.attributes.get('namespace')} "
-                     "has role bindings: every pod there that names no account gets them", Severity.MEDIUM,
+                     "has role bindings: " + ("every pod there that names no account gets them" if mounted else
+                                              "its token is not mounted by default, but any pod there may ask "
+                                              "for it"), Severity.MEDIUM if mounted else Severity.LOW,
                      privileges=list(i.privileges))
 
     # ------------------------------------------------------------------ NHI7

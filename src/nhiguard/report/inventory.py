@@ -82,6 +82,17 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+# the exports that tell last use; for the others no last use is no news
+_TELLS_LAST_USE = frozenset({"aws_access_key", "aws_iam_user", "aws_iam_role", "github_pat",
+                             "github_app_installation", "github_deploy_key"})
+
+
+def _last_used(i: Any, days: int | None) -> str:
+    if days is not None:
+        return f"{days}d ago"
+    return "never" if i.kind in _TELLS_LAST_USE and not i.attributes.get("found") else "unknown"
+
+
 def _table(views: Sequence[Any], stream: TextIO, total: int | None = None) -> None:
     if not views:
         if total:
@@ -98,7 +109,7 @@ def _table(views: Sequence[Any], stream: TextIO, total: int | None = None) -> No
         # escape what would drive or reorder the terminal before cutting to width
         rows.append((v.id[:10], printable(i.kind), printable(i.name)[:40], printable(v.owner or "-")[:24],
                      printable(v.environment or "-")[:12], "-" if i.created is None else f"{age_days(i.created)}d",
-                     "never" if used is None else f"{used}d ago", printable(i.status),
+                     _last_used(i, used), printable(i.status),
                      str(sum(len(lk.copies) for lk in v.leaks)) if v.leaks else "-"))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:

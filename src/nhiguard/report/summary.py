@@ -32,6 +32,7 @@ class Summary:
     generated: datetime
     identities: int = 0
     static: int = 0
+    max_age: int = 90  # days without rotation that make a static credential long-lived
     long_lived: list[tuple[str, str, str, int | None, str]] = field(default_factory=list)  # provider, account, name, age, kind
     ages: Counter[str] = field(default_factory=Counter)
     places: Counter[str] = field(default_factory=Counter)  # where open leaks were found
@@ -62,7 +63,7 @@ def _parse(text: str | None) -> datetime | None:
 def summarise(views: Sequence[Any], issues: Sequence[IdentityIssue], max_key_age_days: int,
               now: datetime | None = None) -> Summary:
     now = now or datetime.now(UTC)
-    s = Summary(now, identities=len(views))
+    s = Summary(now, identities=len(views), max_age=max_key_age_days)
     seen_findings: set[str] = set()
     for v in views:
         i = v.identity
@@ -110,8 +111,8 @@ def write_text(s: Summary, stream: TextIO) -> None:
     w(f"nhiguard summary, {s.generated.strftime('%Y-%m-%d %H:%M')} UTC: {s.identities} identities, "
       f"{s.static} active static credentials, {s.open_leaks} open leaks\n\n")
     w("1. Where long-lived credentials live\n")
-    if not s.long_lived:
-        w("   none\n")
+    w(f"   {len(s.long_lived)} of the {s.static} active static credentials are long-lived (not rotated for "
+      f"{s.max_age} days, or never expiring)\n")
     for provider, account, name, age, kind in s.long_lived[:15]:
         w(printable(f"   {provider:10} {account:16} {kind:24} {name[:40]:40} "
                     f"{'age unknown' if age is None else f'{age} days'}") + "\n")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -191,6 +192,24 @@ def prepare_sqlite_file(path: Path) -> None:
         os.close(fd)
 
 
+def _wal(conn: sqlite3.Connection, patience: float = 60.0) -> None:
+    """WAL mode, waiting for it: switching needs the file to itself, and SQLite reports a
+    busy file at once rather than through the busy timeout, so scans starting together on a
+    new store failed with "database is locked". Another of them may switch it meanwhile."""
+    deadline = time.monotonic() + patience
+    delay = 0.02
+    while str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        try:
+            mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+            if mode in ("wal", "memory") or time.monotonic() > deadline:
+                return  # switched, or a database that has no journal file (in memory): as it is
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
 def _sqlite_pragmas(conn: sqlite3.Connection, read_only: bool) -> None:
     # First, so that every later statement waits for other scans instead of failing.
     conn.execute("PRAGMA busy_timeout=120000")
@@ -199,8 +218,7 @@ def _sqlite_pragmas(conn: sqlite3.Connection, read_only: bool) -> None:
         return
     # WAL: readers (reports, the web UI) do not block the single writer, and vice versa.
     # Switching needs the database to itself, so only a new store asks for it.
-    if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-        conn.execute("PRAGMA journal_mode=WAL")
+    _wal(conn)
     # NORMAL is durable across application crashes in WAL mode, and much faster than FULL.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")

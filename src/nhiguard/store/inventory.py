@@ -351,6 +351,10 @@ def _merged(old: Identity, new: Identity) -> Identity:
         value = getattr(new, name)
         changes[name] = value if value not in (None, "") else getattr(old, name)
     changes["status"] = new.status or old.status
+    if old.status == "deleted" and old.kind == "aws_access_key" and old.external_id.startswith("AKIA"):
+        # AWS never hands out a key id twice: a deleted key that an (older) listing shows as
+        # active is that listing being stale, not the key coming back
+        changes["status"] = "deleted"
     changes["privileges"] = new.privileges or old.privileges
     changes["grants"] = new.grants or old.grants
     changes["tags"] = {**old.tags, **new.tags}

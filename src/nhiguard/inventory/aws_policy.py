@@ -56,18 +56,26 @@ def _strings(value: Any) -> tuple[str, ...]:
     return ()
 
 
+def statements(doc: Any) -> list[dict[str, Any]]:
+    """The statements of a policy document (an object, or JSON text): one statement or a
+    list of them, as policies may write it."""
+    d = document(doc)
+    found = d.get("Statement") if d is not None else None
+    if isinstance(found, dict):
+        found = [found]
+    return [st for st in found if isinstance(st, dict)] if isinstance(found, list) else []
+
+
+def statement_principals(st: dict[str, Any], kind: str = "AWS") -> tuple[str, ...]:
+    """The principals of one kind a statement names (`Principal: "*"` is every AWS one)."""
+    p = st.get("Principal")
+    return _strings(p.get(kind)) if isinstance(p, dict) else _strings(p) if kind == "AWS" else ()
+
+
 def grants(doc: Any, source: str) -> list[Grant]:
     """The Allow and Deny statements of a policy document."""
-    d = document(doc)
-    if d is None:
-        return []
-    statements = d.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
     out = []
-    for st in statements if isinstance(statements, list) else []:
-        if not isinstance(st, dict):
-            continue
+    for st in statements(doc):
         not_action = "NotAction" in st and "Action" not in st
         actions = _strings(st.get("NotAction") if not_action else st.get("Action"))
         resources = _strings(st.get("Resource")) or (("*",) if "NotResource" in st else ())
@@ -80,15 +88,9 @@ def grants(doc: Any, source: str) -> list[Grant]:
 
 def principals(doc: Any) -> dict[str, list[str]]:
     """Who a role's trust policy lets assume it: {"Service": [...], "Federated": [...], "AWS": [...]}."""
-    d = document(doc)
     out: dict[str, list[str]] = {}
-    if d is None:
-        return out
-    statements = d.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
-    for st in statements if isinstance(statements, list) else []:
-        if not isinstance(st, dict) or st.get("Effect", "Allow") != "Allow":
+    for st in statements(doc):
+        if st.get("Effect", "Allow") != "Allow":
             continue
         p = st.get("Principal")
         if p == "*":

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nhiguard.inventory.aws_policy import statement_principals, statements
 from nhiguard.inventory.view import IdentityView
 from nhiguard.model.issue import Check, IdentityIssue
 from nhiguard.model.severity import Severity
@@ -328,15 +329,9 @@ _SCOPING_KEYS = ("aws:principalorgid", "aws:principalorgpaths", "aws:principalac
 def _open_trust_scope(policy: dict[str, Any]) -> str | None:
     """None when some Allow statement trusts every AWS principal with no narrowing
     condition; else the conditions that narrow them ("" when no statement trusts `*`)."""
-    stmts = policy.get("Statement")
-    stmts = [stmts] if isinstance(stmts, dict) else stmts if isinstance(stmts, list) else []
     scopes = []
-    for st in stmts:
-        if not isinstance(st, dict) or st.get("Effect") != "Allow":
-            continue
-        princ = st.get("Principal")
-        aws = princ.get("AWS") if isinstance(princ, dict) else princ
-        if "*" not in ([aws] if isinstance(aws, str) else aws if isinstance(aws, list) else []):
+    for st in statements(policy):
+        if st.get("Effect") != "Allow" or "*" not in statement_principals(st):
             continue
         cond = st.get("Condition") if isinstance(st.get("Condition"), dict) else {}
         found = [f"{key}={vals}" for test in cond.values() if isinstance(test, dict)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from nhiguard.inventory import aws_policy
 from nhiguard.model.severity import Severity
 from nhiguard.watch.detector import Context, Detector, Signal, routine
 
@@ -38,16 +39,7 @@ _ADMIN_ROLES_GCP = ("roles/owner", "roles/editor", "roles/iam.securityAdmin", "r
 
 
 def _allow_statements(doc: object) -> list[dict]:
-    """The Allow statements of a policy document (JSON text or parsed)."""
-    if isinstance(doc, str):
-        try:
-            doc = json.loads(doc)
-        except ValueError:
-            return []
-    stmts = doc.get("Statement") if isinstance(doc, dict) else None
-    if isinstance(stmts, dict):
-        stmts = [stmts]
-    return [st for st in stmts or [] if isinstance(st, dict) and st.get("Effect") == "Allow"]
+    return [st for st in aws_policy.statements(doc) if st.get("Effect") == "Allow"]
 
 
 def _doc_is_admin(doc: object) -> bool:
@@ -66,10 +58,8 @@ def _doc_is_admin(doc: object) -> bool:
 
 def _trusts_outsider(doc: object, account: str) -> str | None:
     for st in _allow_statements(doc):
-        princ = st.get("Principal")
-        aws = princ.get("AWS") if isinstance(princ, dict) else princ
-        for a in [aws] if isinstance(aws, str) else aws or []:
-            if isinstance(a, str) and (a == "*" or account and account not in a):
+        for a in aws_policy.statement_principals(st):
+            if a == "*" or account and account not in a:
                 return a
     return None
 

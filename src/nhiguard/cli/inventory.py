@@ -14,6 +14,7 @@ from nhiguard.cli.main import (
     _emit,
     _fail,
     _open_store,
+    _require_store,
     _settings,
     _writable_output,
     cli,
@@ -141,8 +142,7 @@ def _views(settings: Any) -> list[Any]:
     from nhiguard.inventory.view import build
     from nhiguard.settings import ConfigError
 
-    if "://" not in settings.store and not os.path.exists(settings.store):
-        _fail(f"no store at {settings.store}; run `nhiguard scan` or `nhiguard inventory import` first, or give --store")
+    _require_store(settings, "run `nhiguard scan` or `nhiguard inventory import` first, or give --store")
     st = _open_store(settings, read_only=True)
     try:
         return build(st, settings)

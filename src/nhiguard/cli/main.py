@@ -42,6 +42,12 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_ERROR)
 
 
+def _require_store(settings: Any, then: str = "run `nhiguard scan` first or give --store") -> None:
+    """Commands that read a store fail clearly where there is none, rather than create one."""
+    if "://" not in settings.store and not os.path.exists(settings.store):
+        _fail(f"no store at {settings.store}; {then}")
+
+
 def _emit(writer: Any, output: str | None) -> None:
     """Run `writer` on the output file (`-o`), or standard output."""
     if output and output != "-":
@@ -521,8 +527,7 @@ def report(ctx: click.Context, store: str | None, scan_id: int | None, fmt: str,
         ctx.obj["report_store"] = store
         return
     settings = _settings(ctx, store=store)
-    if "://" not in settings.store and not os.path.exists(settings.store):
-        _fail(f"no store at {settings.store}; run `nhiguard scan` first or give --store")
+    _require_store(settings)
     rules = _load_rules(settings)
     from nhiguard.engine.pipeline import effective_ruleset_hash
     from nhiguard.report.results import ScanResults
@@ -592,8 +597,7 @@ def triage_list(ctx: click.Context, store: str | None, status_filter: str | None
     from nhiguard.store import STATUSES
 
     settings = _settings(ctx, store=store)
-    if "://" not in settings.store and not os.path.exists(settings.store):
-        _fail(f"no store at {settings.store}; run `nhiguard scan` first or give --store")
+    _require_store(settings)
     try:
         wanted = status_name(status_filter, STATUSES) if status_filter else None
     except TriageError as exc:
@@ -672,8 +676,7 @@ def triage_export(ctx: click.Context, output: str, store: str | None) -> None:
     from nhiguard.remediate import triage as tr
 
     settings = _settings(ctx, store=store)
-    if "://" not in settings.store and not os.path.exists(settings.store):
-        _fail(f"no store at {settings.store}; run `nhiguard scan` first or give --store")
+    _require_store(settings)
     st = _open_store(settings, read_only=True)
     try:
         records = st.finding_records(triaged_only=True)

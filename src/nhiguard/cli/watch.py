@@ -16,6 +16,7 @@ from nhiguard.cli.main import (
     _emit,
     _fail,
     _open_store,
+    _require_store,
     _settings,
     _who,
     _writable_output,
@@ -239,8 +240,7 @@ def alerts_set(ctx: click.Context, alert_id: str, status: str, reason: str | Non
 def _existing_store(ctx: click.Context, store: str | None) -> Any:
     """Settings whose store exists: `alerts` reads and decides, it does not create a store."""
     settings = _settings(ctx, store=store)
-    if "://" not in settings.store and not os.path.exists(settings.store):
-        _fail(f"no store at {settings.store}; run `nhiguard watch` first or give --store")
+    _require_store(settings, "run `nhiguard watch` first or give --store")
     return settings
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -218,8 +219,6 @@ _HOOKS = ("exec_hook", "webhook")
 def _drop_hooks(cfg: dict[str, Any], path: Path) -> None:
     found = [name for name in _HOOKS if cfg.pop(name, None) not in (None, "")]
     if found:
-        import sys
-
         print(f"nhiguard: warning: {', '.join(found)} in {path} ignored: a configuration file found in the "
               f"current folder may not run commands or send alerts; give {path} with --config, or use "
               f"the flags or NHIGUARD_* variables", file=sys.stderr)

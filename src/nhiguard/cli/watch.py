@@ -95,7 +95,8 @@ def watch(ctx: click.Context, paths: tuple[str, ...], follow: bool, cluster: str
                        "countries are unknown, networks are /16 ranges", err=True)
         problems = ReadProblems()
         raised: list[Any] = []
-        with ws.exclusive():
+        with ws.exclusive(lambda: click.echo("nhiguard: another watch run is using this store; waiting for it",
+                                             err=True)):
             resolver = Resolver(InventoryStore(st.db).all(), ws.token_hashes(), ws.leaked_keys(),
                                 settings.fingerprint_key_bytes)
             w = Watcher(settings, ws.profiles(), resolver, geo, known_alerts=ws.known_alerts(), on_alert=on_alert,
@@ -246,10 +247,18 @@ def _existing_store(ctx: click.Context, store: str | None) -> Any:
 
 def _scrubber(settings: Any) -> Any:
     """Secret-shaped text in alerts (a token used as a user or trail name) as `[redacted]`,
-    by the scan rules; their matcher is built only if some alert text needs it."""
+    by the scan rules, loaded with the first alert; their matcher is built only if some
+    alert text looks like it may hold a secret."""
     from nhiguard.cli.main import _load_rules
     from nhiguard.engine.pipeline import _matcher
     from nhiguard.engine.scrub import Scrubber
 
-    rules = _load_rules(settings)
-    return Scrubber(lambda: _matcher(rules, settings), (k for r in rules for k in r.keywords)).text
+    built: list[Any] = []
+
+    def scrub(text: str) -> str:
+        if not built:  # rules are loaded when the first alert needs them, not at every start
+            rules = _load_rules(settings)
+            built.append(Scrubber(lambda: _matcher(rules, settings), (k for r in rules for k in r.keywords)).text)
+        return built[0](text)
+
+    return scrub

@@ -5,8 +5,7 @@ that sees the same thing again, adds to one alert instead of raising another."""
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,10 +58,11 @@ class WatchStore:
         self.db = db
 
     @contextmanager
-    def exclusive(self) -> Iterator[None]:
+    def exclusive(self, waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
         """One watch run at a time per store: a run reads the baselines when it starts and
         writes them when it ends, so two at once would lose one's learning. The next run
-        waits (a lock file beside an SQLite store, a session advisory lock on PostgreSQL)."""
+        waits (a lock file beside an SQLite store, a session advisory lock on PostgreSQL),
+        calling `waiting` first so that the caller can say so."""
         db = self.db
         if db.dialect == "sqlite":
             if db.location.path is None:  # in memory: nobody else can see it
@@ -74,13 +74,13 @@ class WatchStore:
                 try:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    print("nhiguard: another watch run is using this store; waiting for it", file=sys.stderr)
+                    waiting()
                     fcntl.flock(fh, fcntl.LOCK_EX)
                 yield
             return
         key = "SELECT hashtext('nhiguard-watch:' || current_schema())"
         if not db.scalar(f"SELECT pg_try_advisory_lock(({key}))"):
-            print("nhiguard: another watch run is using this store; waiting for it", file=sys.stderr)
+            waiting()
             db.execute(f"SELECT pg_advisory_lock(({key}))")
         try:
             yield

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class Geo:
         return Place(country, r.asn_name or prefix, r.asn_cidr or prefix)
 
 
+@lru_cache(maxsize=4096)  # asked per event by the travel and concurrency detectors
 def provider(network: str) -> str:
     """The organisation behind a network name: one provider registers several (AMAZON-02
     and AMAZON-AES, GOOGLE and GOOGLE-CLOUD-PLATFORM, MICROSOFT-CORP-MSN-AS-BLOCK)."""

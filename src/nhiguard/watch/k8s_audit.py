@@ -11,19 +11,26 @@ from nhiguard.model.event import Event
 from nhiguard.watch.fields import obj, text, texts
 from nhiguard.watch.timeparse import epoch
 
-_SKIP_STAGES = frozenset({"RequestReceived", "ResponseStarted"})
 # long-running requests (a shell in a pod) complete only when the session ends, if the log
 # ever says so: they are kept at ResponseStarted, and their completion is skipped
 _STREAMING = frozenset({"exec", "attach", "portforward"})
 
 
+def _counted_elsewhere(stage: Any, rec: dict[str, Any]) -> bool:
+    """A stage of a request that is counted at another stage: every request's
+    RequestReceived; ResponseStarted, except for shells; a shell's ResponseComplete."""
+    if stage == "RequestReceived":
+        return True
+    if stage not in ("ResponseStarted", "ResponseComplete"):
+        return False  # Panic, or no stage given: the record is the request
+    ref = rec.get("objectRef") if isinstance(rec.get("objectRef"), dict) else {}
+    return (ref.get("subresource") in _STREAMING) != (stage == "ResponseStarted")
+
+
 def event(rec: dict[str, Any], place: str, cluster: str = "") -> Event | None:
     stage = rec.get("stage")
-    if stage in _SKIP_STAGES or stage == "ResponseComplete":
-        ref = rec.get("objectRef") if isinstance(rec.get("objectRef"), dict) else {}
-        streaming = ref.get("subresource") in _STREAMING
-        if stage == "RequestReceived" or streaming == (stage == "ResponseComplete"):
-            return None
+    if _counted_elsewhere(stage, rec):
+        return None
     user = obj(rec, "user")
     imp = obj(rec, "impersonatedUser") or None
     caller = text(user, "username", where="user.")
